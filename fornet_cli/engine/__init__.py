@@ -1,0 +1,1 @@
+"""Training, evaluation, inference, export and benchmarking on top of the model and data packages."""

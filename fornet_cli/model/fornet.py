@@ -1,0 +1,187 @@
+"""The FoR-Net model: backbone, importance selector, Top-K multi-scale head, DeepLabV3+-style decoder.
+
+Shapes (paper configuration, input B x 3 x H x W):
+    low  = B x 256 x H/4 x W/4            (ResNet layer1)
+    high = B x 2048 x H/8 x W/8           (ResNet layer4, dilated to output stride 8)
+    F    = B x C x h x w                  (transition, C = 256, h x w = the feature grid)
+    z    = B x 1 x h x w                  (importance logit; S = sigmoid(z))
+    M    = B x 4 x h x w                  (nested Top-K masks, ratios 0.1 / 0.2 / 0.3 / 0.4)
+    logits = B x num_classes x H x W
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbone import Backbone
+from .layers import ConvBNReLU, conv_block
+from .topk import normalize_ratios, straight_through, topk_masks
+
+PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4)
+
+
+@dataclass(frozen=True)
+class FornetConfig:
+    """Everything that distinguishes one variant from another. Variants are data, not subclasses."""
+
+    backbone: str
+    output_stride: int = 8
+    low_index: int = 1  # timm feature index of the decoder's skip connection
+    channels: int = 256  # C
+    topk_ratios: tuple[float, ...] = PAPER_RATIOS
+    branch_kernels: tuple[int, ...] = (1, 3, 5, 7)
+    branch_dilations: tuple[int, ...] = (1, 1, 1, 16)
+    separable_branches: bool = False
+    low_channels: int = 48
+    decoder: str = "deeplabv3plus"  # or "light": one depthwise-separable 3x3 fuse conv
+    description: str = ""
+    paper: bool = False  # True only for the configuration the paper defines
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FornetConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**values)
+
+
+class FornetOutput(NamedTuple):
+    """What training and show-hardness need: logits at input size, importance logit and masks at the grid."""
+
+    logits: torch.Tensor  # B x num_classes x H x W
+    importance: torch.Tensor  # B x 1 x h x w, the logit z (float32)
+    masks: torch.Tensor  # B x n_branches x h x w, hard 0/1 Top-K masks
+
+
+class Selector(nn.Module):
+    """3x3 ConvBNReLU C -> C/2, then a 1x1 conv (bias) to the importance logit z."""
+
+    def __init__(self, channels: int, separable: bool = False) -> None:
+        super().__init__()
+        self.conv = conv_block(channels, channels // 2, 3, separable=separable)
+        self.score = nn.Conv2d(channels // 2, 1, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # float32 even under autocast: half precision creates ties that make Top-K arbitrary.
+        device = x.device.type
+        # The meta device (used to count MACs) has no autocast.
+        no_autocast = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else nullcontext()
+        with no_autocast:
+            return self.score(self.conv(x.float()))
+
+
+class GlobalContext(nn.Module):
+    """``F + psi(GAP(F))`` with psi = 1x1 conv C -> C/4, ReLU, 1x1 conv C/4 -> C (both with bias)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.psi = nn.Sequential(
+            nn.Conv2d(channels, channels // 4, 1), nn.ReLU(inplace=True), nn.Conv2d(channels // 4, channels, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.psi(x.mean(dim=(2, 3), keepdim=True))
+
+
+class Decoder(nn.Module):
+    """DeepLabV3+-style fusion of the head's output with the low-level skip feature."""
+
+    def __init__(self, channels: int, low_in: int, low_channels: int, num_classes: int, kind: str) -> None:
+        super().__init__()
+        self.low = ConvBNReLU(low_in, low_channels, 1)
+        if kind == "deeplabv3plus":
+            self.fuse = nn.Sequential(
+                ConvBNReLU(channels + low_channels, channels, 3), ConvBNReLU(channels, channels, 3)
+            )
+        elif kind == "light":
+            self.fuse = conv_block(channels + low_channels, channels, 3, separable=True)
+        else:
+            raise ValueError(f"unknown decoder {kind!r}")
+        self.classifier = nn.Conv2d(channels, num_classes, 1, bias=True)
+
+    def forward(self, feat: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        low = self.low(low)
+        feat = F.interpolate(feat, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.classifier(self.fuse(torch.cat([feat, low], dim=1)))
+
+
+class FornetModel(nn.Module):
+    """FoR-Net. ``forward`` returns logits only (export, inference); ``forward_all`` returns everything."""
+
+    def __init__(
+        self,
+        config: FornetConfig,
+        num_classes: int = 19,
+        pretrained_backbone: bool | str | os.PathLike = False,
+        topk_ratios: float | Sequence[float] | None = None,
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        if len(config.branch_kernels) != len(config.branch_dilations):
+            raise ValueError("branch_kernels and branch_dilations must have the same length")
+        self.name = name
+        self.num_classes = num_classes
+        c = config.channels
+        self.backbone = Backbone(config.backbone, config.output_stride, config.low_index, pretrained=pretrained_backbone)
+        self.transition = ConvBNReLU(self.backbone.high_channels, c, 1)
+        self.selector = Selector(c, separable=config.separable_branches)
+        self.context = GlobalContext(c)
+        self.branches = nn.ModuleList(
+            conv_block(c, c, k, dilation=d, separable=config.separable_branches)
+            for k, d in zip(config.branch_kernels, config.branch_dilations)
+        )
+        self.decoder = Decoder(c, self.backbone.low_channels, config.low_channels, num_classes, config.decoder)
+        self.config = config
+        self.topk_ratios = normalize_ratios(
+            config.topk_ratios if topk_ratios is None else topk_ratios, len(self.branches)
+        )
+
+    @property
+    def topk_ratios(self) -> tuple[float, ...]:
+        return self._topk_ratios
+
+    @topk_ratios.setter
+    def topk_ratios(self, ratios: float | Sequence[float]) -> None:
+        """Change the Top-K ratios at run time: 0 turns a branch off, 1 selects every position."""
+        self._topk_ratios = normalize_ratios(ratios, len(self.branches))
+
+    @property
+    def stride(self) -> int:
+        """Stride of the importance grid relative to the input."""
+        return self.backbone.high_stride
+
+    def forward_all(self, x: torch.Tensor) -> FornetOutput:
+        size = x.shape[-2:]
+        low, high = self.backbone(x)
+        feat = self.transition(high)
+        z = self.selector(feat)
+        importance = torch.sigmoid(z)
+        masks = topk_masks(z, self.topk_ratios)
+        ctx = self.context(feat)
+        agg = feat
+        for i, (branch, ratio) in enumerate(zip(self.branches, self.topk_ratios)):
+            if ratio == 0.0:  # branch off: it contributes nothing, not even its BN bias
+                continue
+            m = straight_through(masks[:, i : i + 1], importance).to(ctx.dtype)
+            agg = agg + branch(ctx * m)
+        logits = self.decoder(agg, low)
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return FornetOutput(logits, z, masks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x).logits
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, num_classes={self.num_classes}, topk_ratios={self.topk_ratios}"
+
+

@@ -1,0 +1,67 @@
+"""The registered variants. ``fornet_r101`` is the paper's model; every other variant is our own.
+
+Our variants keep the FoR-Net idea (importance selector, nested Top-K masks, global context, multi-scale
+branches, decoder with a low-level skip) and trade resolution and width for speed. Where the feature
+grid is coarser than the paper's stride 8, the dilated branch's dilation shrinks by the same factor so
+that it still spans about 128 input pixels.
+"""
+
+from __future__ import annotations
+
+from .fornet import FornetConfig
+from .registry import register_model
+
+register_model(
+    "fornet_r101",
+    FornetConfig(
+        backbone="resnet101",
+        output_stride=8,
+        low_index=1,
+        channels=256,
+        description="The paper's FoR-Net: ResNet-101 at output stride 8, C=256, DeepLabV3+ decoder at stride 4.",
+        paper=True,
+    ),
+    backbone_weights="resnet101.tv_in1k",
+)
+
+register_model(
+    "fornet_r50",
+    FornetConfig(
+        backbone="resnet50",
+        output_stride=8,
+        low_index=1,
+        channels=256,
+        description="Ours: the paper's head on ResNet-50 (output stride 8).",
+    ),
+    backbone_weights="resnet50.tv_in1k",
+)
+
+register_model(
+    "fornet_r18",
+    FornetConfig(
+        backbone="resnet18",
+        output_stride=32,
+        low_index=2,
+        channels=128,
+        branch_dilations=(1, 1, 1, 4),
+        description="Ours: ResNet-18 at output stride 32, C=128, decoder at stride 8.",
+    ),
+    backbone_weights="resnet18.tv_in1k",
+)
+
+register_model(
+    "fornet_mbv3",
+    FornetConfig(
+        backbone="mobilenetv3_large_100",
+        output_stride=16,
+        low_index=2,
+        channels=96,
+        branch_dilations=(1, 1, 1, 8),
+        separable_branches=True,
+        low_channels=32,
+        decoder="light",
+        description="Ours, for CPUs: MobileNetV3-Large at output stride 16, C=96, depthwise-separable "
+        "branches, one-conv decoder at stride 8.",
+    ),
+    backbone_weights="mobilenetv3_large_100.ra_in1k",
+)
