@@ -26,14 +26,16 @@ def models(
         print_json([asdict(r) for r in rows])
         return
     table = Table(title=f"fornet models (GMACs at {h}x{w}, {classes} classes)")
-    for col in ("name", "origin", "backbone", "stride", "C", "params", "GMACs", "ImageNet init"):
-        table.add_column(col, justify="right" if col in ("stride", "C", "params", "GMACs") else "left")
+    numeric = ("backbone OS", "grid stride", "C", "params", "GMACs")
+    for col in ("name", "origin", "backbone", *numeric, "ImageNet init"):
+        table.add_column(col, justify="right" if col in numeric else "left")
     for r in rows:
         table.add_row(
             r.name,
             "paper" if r.paper else "ours",
             r.backbone,
             str(r.output_stride),
+            str(r.head_stride),
             str(r.channels),
             f"{r.parameters:,}",
             f"{r.gmacs:,.1f}",

@@ -41,7 +41,8 @@ def count_macs(model: nn.Module, height: int, width: int, batch: int = 1) -> int
 class ModelSummary:
     name: str
     backbone: str
-    output_stride: int
+    output_stride: int  # of the backbone
+    head_stride: int  # of the importance grid the selector ranks
     channels: int
     parameters: int
     gmacs: float | None
@@ -60,6 +61,7 @@ def summarize_model(name: str, height: int = 1024, width: int = 2048, num_classe
         name=name,
         backbone=entry.config.backbone,
         output_stride=entry.config.output_stride,
+        head_stride=model.stride,
         channels=entry.config.channels,
         parameters=count_parameters(model),
         gmacs=count_macs(model, height, width) / 1e9 if macs else None,

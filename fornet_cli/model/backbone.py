@@ -12,18 +12,16 @@ from ..errors import ConfigError, WeightsError
 
 
 class Backbone(nn.Module):
-    """A timm ``features_only`` network that returns ``(low, high)``.
+    """A timm ``features_only`` network returning the feature maps at ``indices`` (lowest stride first).
 
-    ``low`` feeds the decoder's skip connection, ``high`` feeds the FoR-Net head. Dilation replaces
-    stride where ``output_stride`` asks for it (timm's ``output_stride`` argument).
+    Dilation replaces stride where ``output_stride`` asks for it (timm's ``output_stride`` argument).
     """
 
     def __init__(
         self,
         name: str,
         output_stride: int,
-        low_index: int,
-        high_index: int = -1,
+        indices: tuple[int, ...],
         pretrained: bool | str | os.PathLike = False,
     ) -> None:
         super().__init__()
@@ -41,26 +39,21 @@ class Backbone(nn.Module):
                 )
             kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
             pretrained = True
-        probe = timm.create_model(name, features_only=True, output_stride=output_stride, pretrained=False)
-        n = len(probe.feature_info.channels())
-        high_index = high_index % n
-        if not 0 <= low_index < high_index:
-            raise ConfigError(f"Backbone {name}: low_index {low_index} must be below high_index {high_index}.")
-        del probe
+        if list(indices) != sorted(set(indices)):
+            raise ConfigError(f"Backbone {name}: feature indices {indices} must be increasing.")
         try:
             self.body = timm.create_model(
                 name,
                 features_only=True,
                 output_stride=output_stride,
-                out_indices=(low_index, high_index),
+                out_indices=indices,
                 pretrained=bool(pretrained),
                 **kwargs,
             )
         except (OSError, RuntimeError) as exc:  # network, missing file, or mismatching state dict
             raise WeightsError(f"Could not load ImageNet weights for backbone {name}: {exc}") from exc
-        self.low_channels, self.high_channels = self.body.feature_info.channels()
-        self.low_stride, self.high_stride = self.body.feature_info.reduction()
+        self.channels: list[int] = self.body.feature_info.channels()
+        self.strides: list[int] = self.body.feature_info.reduction()
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        low, high = self.body(x)
-        return low, high
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.body(x))

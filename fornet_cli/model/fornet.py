@@ -35,6 +35,10 @@ class FornetConfig:
     backbone: str
     output_stride: int = 8
     low_index: int = 1  # timm feature index of the decoder's skip connection
+    high_index: int = 4  # timm feature index of the head's input (4: the last of timm's ResNets/MobileNets)
+    # Optional top-down neck: the head runs on the grid of this feature index, fed by
+    # lateral(mid) + upsampled transition(high), so an undilated backbone can feed a finer head.
+    mid_index: int | None = None
     channels: int = 256  # C
     topk_ratios: tuple[float, ...] = PAPER_RATIOS
     branch_kernels: tuple[int, ...] = (1, 3, 5, 7)
@@ -132,15 +136,18 @@ class FornetModel(nn.Module):
         self.name = name
         self.num_classes = num_classes
         c = config.channels
-        self.backbone = Backbone(config.backbone, config.output_stride, config.low_index, pretrained=pretrained_backbone)
-        self.transition = ConvBNReLU(self.backbone.high_channels, c, 1)
+        indices = tuple(i for i in (config.low_index, config.mid_index, config.high_index) if i is not None)
+        self.backbone = Backbone(config.backbone, config.output_stride, indices, pretrained=pretrained_backbone)
+        low_ch, *_, high_ch = self.backbone.channels
+        self.transition = ConvBNReLU(high_ch, c, 1)
+        self.lateral = ConvBNReLU(self.backbone.channels[1], c, 1) if config.mid_index is not None else None
         self.selector = Selector(c, separable=config.separable_branches)
         self.context = GlobalContext(c)
         self.branches = nn.ModuleList(
             conv_block(c, c, k, dilation=d, separable=config.separable_branches)
             for k, d in zip(config.branch_kernels, config.branch_dilations)
         )
-        self.decoder = Decoder(c, self.backbone.low_channels, config.low_channels, num_classes, config.decoder)
+        self.decoder = Decoder(c, low_ch, config.low_channels, num_classes, config.decoder)
         self.config = config
         self.topk_ratios = normalize_ratios(
             config.topk_ratios if topk_ratios is None else topk_ratios, len(self.branches)
@@ -158,12 +165,15 @@ class FornetModel(nn.Module):
     @property
     def stride(self) -> int:
         """Stride of the importance grid relative to the input."""
-        return self.backbone.high_stride
+        return self.backbone.strides[1] if self.lateral is not None else self.backbone.strides[-1]
 
     def forward_all(self, x: torch.Tensor) -> FornetOutput:
         size = x.shape[-2:]
-        low, high = self.backbone(x)
-        feat = self.transition(high)
+        low, *rest = self.backbone(x)
+        feat = self.transition(rest[-1])
+        if self.lateral is not None:
+            mid = self.lateral(rest[0])
+            feat = mid + F.interpolate(feat, size=mid.shape[-2:], mode="bilinear", align_corners=False)
         z = self.selector(feat)
         importance = torch.sigmoid(z)
         masks = topk_masks(z, self.topk_ratios)

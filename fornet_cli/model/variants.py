@@ -1,9 +1,11 @@
 """The registered variants. ``fornet_r101`` is the paper's model; every other variant is our own.
 
 Our variants keep the FoR-Net idea (importance selector, nested Top-K masks, global context, multi-scale
-branches, decoder with a low-level skip) and trade resolution and width for speed. Where the feature
-grid is coarser than the paper's stride 8, the dilated branch's dilation shrinks by the same factor so
-that it still spans about 128 input pixels.
+branches, decoder with a low-level skip) and trade resolution and width for speed. ``fornet_r18`` and
+``fornet_mbv3`` avoid a dilated backbone (on 2 CPU cores a dilated last stage costs more than the whole
+head): a top-down neck (lateral 1x1 on the stride-16 feature + upsampled transition of the stride-32
+feature) gives the head a stride-16 grid. Where the grid is coarser than the paper's stride 8, the dilated
+branch's dilation shrinks by the same factor so that it still spans about 128 input pixels.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ register_model(
         backbone="resnet18",
         output_stride=32,
         low_index=2,
+        mid_index=3,
         channels=128,
-        branch_dilations=(1, 1, 1, 4),
-        description="Ours: ResNet-18 at output stride 32, C=128, decoder at stride 8.",
+        branch_dilations=(1, 1, 1, 8),
+        description="Ours: ResNet-18 (undilated) with a top-down neck to a stride-16 head, C=128, "
+        "DeepLabV3+ decoder at stride 8.",
     ),
     backbone_weights="resnet18.tv_in1k",
 )
@@ -53,15 +57,16 @@ register_model(
     "fornet_mbv3",
     FornetConfig(
         backbone="mobilenetv3_large_100",
-        output_stride=16,
+        output_stride=32,
         low_index=2,
+        mid_index=3,
         channels=96,
         branch_dilations=(1, 1, 1, 8),
         separable_branches=True,
         low_channels=32,
         decoder="light",
-        description="Ours, for CPUs: MobileNetV3-Large at output stride 16, C=96, depthwise-separable "
-        "branches, one-conv decoder at stride 8.",
+        description="Ours, for CPUs: MobileNetV3-Large (undilated) with a top-down neck to a stride-16 head, "
+        "C=96, depthwise-separable selector and branches, one-conv decoder at stride 8.",
     ),
     backbone_weights="mobilenetv3_large_100.ra_in1k",
 )

@@ -33,8 +33,8 @@ def test_paper_model_has_exact_parameter_count() -> None:
 def test_paper_model_matches_design() -> None:
     model = fornet_cli.create_model("fornet_r101")
     assert model.topk_ratios == (0.1, 0.2, 0.3, 0.4)
-    assert model.stride == 8 and model.backbone.low_stride == 4
-    assert (model.backbone.low_channels, model.backbone.high_channels) == (256, 2048)
+    assert model.stride == 8 and model.backbone.strides == [4, 8]
+    assert model.backbone.channels == [256, 2048] and model.lateral is None
     kd = [(b[0].kernel_size[0], b[0].dilation[0], b[0].padding[0]) for b in model.branches]
     assert kd == [(1, 1, 0), (3, 1, 1), (5, 1, 2), (7, 16, 48)]
     convs = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and not n.startswith("backbone")]
