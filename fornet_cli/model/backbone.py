@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -42,14 +45,16 @@ class Backbone(nn.Module):
         if list(indices) != sorted(set(indices)):
             raise ConfigError(f"Backbone {name}: feature indices {indices} must be increasing.")
         try:
-            self.body = timm.create_model(
-                name,
-                features_only=True,
-                output_stride=output_stride,
-                out_indices=indices,
-                pretrained=bool(pretrained),
-                **kwargs,
-            )
+            # timm logs the classifier keys it drops from an ImageNet checkpoint; that is expected here.
+            with _quiet("timm.models._builder"):
+                self.body = timm.create_model(
+                    name,
+                    features_only=True,
+                    output_stride=output_stride,
+                    out_indices=indices,
+                    pretrained=bool(pretrained),
+                    **kwargs,
+                )
         except (OSError, RuntimeError) as exc:  # network, missing file, or mismatching state dict
             raise WeightsError(f"Could not load ImageNet weights for backbone {name}: {exc}") from exc
         self.channels: list[int] = self.body.feature_info.channels()
@@ -57,3 +62,14 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.body(x))
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

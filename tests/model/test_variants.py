@@ -134,3 +134,28 @@ def test_unknown_model_lists_close_matches() -> None:
     with pytest.raises(UnknownModelError, match="fornet_r101") as info:
         fornet_cli.create_model("fornet_r110")
     assert "Did you mean" in str(info.value) and "fornet models" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["fornet_r18", "fornet_mbv3"])
+def test_backbone_loads_imagenet_weights_from_a_timm_safetensors_file(name: str, tmp_path) -> None:
+    import timm
+    from safetensors.torch import save_file
+
+    from fornet_cli.errors import WeightsError
+
+    backbone = fornet_cli.model.get_entry(name).config.backbone
+    reference = timm.create_model(backbone)  # a full classifier, as published on the Hub
+    save_file(reference.state_dict(), str(tmp_path / "in1k.safetensors"))
+    model = fornet_cli.create_model(name, pretrained_backbone=tmp_path / "in1k.safetensors")
+    ref_state = reference.state_dict()
+    loaded = {k: v for k, v in model.backbone.body.state_dict().items() if k in ref_state}
+    assert len(loaded) > 50 and all(torch.equal(v, ref_state[k]) for k, v in loaded.items())
+    bad = dict(ref_state)
+    first = next(iter(bad))
+    bad[first] = torch.zeros(1)
+    save_file(bad, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(WeightsError, match="size mismatch"):
+        fornet_cli.create_model(name, pretrained_backbone=tmp_path / "bad.safetensors")
+    (tmp_path / "in1k.pth").write_bytes(b"pickled")
+    with pytest.raises(WeightsError, match="not a .safetensors file"):
+        fornet_cli.create_model(name, pretrained_backbone=tmp_path / "in1k.pth")
