@@ -1,0 +1,1 @@
+"""Cityscapes data: labels, dataset, transforms, synthetic scenes, image I/O."""
