@@ -7,7 +7,7 @@ half-written one, and never a stray temporary file when Python gets to clean up.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,9 +21,10 @@ def atomic_path(target: str | os.PathLike, durable: bool = False) -> Iterator[Pa
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # os.open applies the umask (mkstemp would make the file private), so the result has the same
+    # permissions as a file written with open(); O_EXCL: never reuse another writer's temporary file.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         if durable:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hubserver import FakeHub
 
 import fornet_cli
 from fornet_cli import hub
@@ -16,8 +17,6 @@ from fornet_cli.engine.checkpoint import save_checkpoint
 from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import ChecksumError, UnknownModelError, WeightsError
 from fornet_cli.model.pretrained import meta_for, save_pretrained
-
-from hubserver import FakeHub
 
 CLASSES = ["road", "car", "pole"]
 

@@ -78,9 +78,19 @@ def _root(
 
 
 def _register() -> None:
+    from .data import data_app
+    from .eval import eval_command
     from .models import models
+    from .predict import predict
+    from .train import train
+    from .weights import app as weights_app
 
+    app.command("train")(train)
+    app.command("eval")(eval_command)
+    app.command("predict")(predict)
     app.command("models")(models)
+    app.add_typer(weights_app, name="weights")
+    app.add_typer(data_app, name="data")
 
 
 _register()

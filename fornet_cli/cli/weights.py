@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,7 +15,7 @@ from .console import err, print_json
 app = typer.Typer(help="Named pretrained weights (weights.toml, FORNET_WEIGHTS, --registry).", no_args_is_help=True)
 
 RegistryOpt = Annotated[
-    Optional[Path], typer.Option("--registry", help="An extra weights.toml whose entries add to or override the built-in ones.")
+    Path | None, typer.Option("--registry", help="An extra weights.toml whose entries add to or override the built-in ones.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 

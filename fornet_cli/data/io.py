@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import struct
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import DataError
+from ..fsutil import atomic_path
 
 IMAGE_SUFFIXES: tuple[str, ...] = (
     ".png",
@@ -139,17 +139,8 @@ def write_png(path: Path | str, array: np.ndarray, compress_level: int = 6) -> P
     """
     path = Path(path)
     image = _array_to_image(np.asarray(array), path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # os.open applies the umask, so the file gets the same permissions as one written with open()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG", compress_level=compress_level)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG", compress_level=compress_level)
     return path
 
 

@@ -12,8 +12,8 @@ Shapes (paper configuration, input B x 3 x H x W):
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 

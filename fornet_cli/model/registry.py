@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from ..errors import UnknownModelError, WeightsError, close_matches

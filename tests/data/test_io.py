@@ -179,7 +179,10 @@ def test_write_png_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     before = path.read_bytes()
 
     def failing_save(self: Image.Image, fp: object, *args: object, **kw: object) -> None:
-        fp.write(b"\x89PNG partial")  # type: ignore[attr-defined]
+        if isinstance(fp, (str, os.PathLike)):
+            Path(fp).write_bytes(b"\x89PNG partial")
+        else:
+            fp.write(b"\x89PNG partial")  # type: ignore[attr-defined]
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", failing_save)

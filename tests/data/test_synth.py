@@ -75,7 +75,7 @@ def test_every_class_and_some_void_in_20_frames(synth_root: Path) -> None:
     assert len(frames) == 20
     present_train = set()
     present_ids = set()
-    for _, ids, inst in frames:
+    for _, ids, _inst in frames:
         present_ids |= set(np.unique(ids).tolist())
         present_train |= set(np.unique(ID_TO_TRAIN_ID[ids]).tolist())
     assert set(range(NUM_CLASSES)) <= present_train
