@@ -87,11 +87,11 @@ class _ProgressView:
         self.task: Any = None
 
     def __enter__(self) -> _ProgressView:
-        self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
+        if self.task is not None:  # the bar is only shown once training has started
+            self.progress.stop()
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -101,6 +101,7 @@ class _ProgressView:
                 f"{event['val_images']} val images -> {event['run_dir']}", highlight=False,
             )
             self.task = self.progress.add_task("train", total=event["iters"], completed=event["iteration"], stats="")
+            self.progress.start()
         elif kind == "step" and self.task is not None:
             stats = (f"loss {event['loss']:.3f} (ce {event['ce']:.3f} dice {event['dice']:.3f} sel {event['selector']:.3f})"
                      f" lr {event['lr']:.2e} {event['it_s']:.2f} it/s")

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .. import __version__
 from ..errors import ConfigError, DataError, FornetError
 from ..fsutil import atomic_write_text
-from ..model import FornetModel, create_model
+from ..model import FornetModel, create_model, get_entry
 from ..model.pretrained import meta_for
 from . import distributed as dist
 from .checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, save_checkpoint
@@ -46,6 +46,7 @@ class TrainResult:
     best_miou: float | None
     last_checkpoint: Path
     history: list[dict[str, Any]]  # validation results
+    model: FornetModel  # the trained model (this process's copy), in eval mode
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -193,7 +194,9 @@ def prepare_run_dir(out: str | os.PathLike, config: TrainConfig, *, resume: bool
             f"{run} already holds a training run. Pass --resume to continue it, --force to start over "
             "(its checkpoints and log are replaced), or choose another --out."
         )
-    elif force:
+    for leftover in (run / CHECKPOINT_DIR).glob(".*.tmp"):  # from a writer that was killed mid-write
+        leftover.unlink(missing_ok=True)
+    if force and not resume:
         for stale in (run / CHECKPOINT_DIR / LAST, run / CHECKPOINT_DIR / BEST, run / "log.jsonl", run / "best_metrics.json"):
             stale.unlink(missing_ok=True)
     return run
@@ -260,6 +263,7 @@ def train(
 
 def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callback, stop_at) -> TrainResult:
     device = info.device
+    get_entry(config.model)  # an unknown model name fails before any folder is touched
     run = prepare_run_dir(out, config, resume=resume, force=force) if info.is_main else out
     dist.barrier()
     state = load_checkpoint(run / CHECKPOINT_DIR / LAST) if resume else None
@@ -404,6 +408,7 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
             t_log, n_log = time.perf_counter(), 0
             sums = dict.fromkeys(sums, 0.0)
         if it % config.val_every == 0 or it == config.iters:
+            dist.broadcast_buffers(model)  # every rank validates with rank 0's BatchNorm statistics
             scores = validate(model, val_data, device, info)
             step_model.train()
             miou = scores["miou"]
@@ -418,11 +423,13 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
                     atomic_write_text(run / "best_metrics.json", json.dumps({"iter": it, **scores}, indent=2) + "\n")
             emit({"type": "val", "iter": it, "best": best, **scores})
         if it % config.ckpt_every == 0 or it == end:
+            dist.broadcast_buffers(model)
             save(LAST, it)
             emit({"type": "checkpoint", "iter": it, "path": str(last_ckpt)})
+    dist.broadcast_buffers(model)  # the returned model equals the saved one on every rank
     dist.barrier()
     emit({"type": "end", "iter": it, "best_miou": best, "run_dir": str(run)})
-    return TrainResult(run, it, best, last_ckpt, history)
+    return TrainResult(run, it, best, last_ckpt, history, model.eval())
 
 
 def _batches(data: SeededSamples, sampler: EpochSampler, config: TrainConfig, start: int, device: torch.device):
