@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,29 +14,45 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..data.cityscapes import ENV_VAR
 from ..data.labels import CATEGORIES, CLASS_NAMES, INSTANCE_CLASS_NAMES
-from ..engine.evaluate import EvaluationResult, evaluate_predictions
+from ..engine.evaluate import EvaluationResult, evaluate_model, evaluate_predictions
 from ..engine.hard_metrics import HardRegionConfig
+from ..engine.inference import MS_SCALES, InferenceConfig
+from ..fsutil import atomic_write_text
 from .console import err, print_json
-
-# The official evaluator's variable for the dataset folder (also read by fornet's data commands).
-DATASET_ENV = "CITYSCAPES_DATASET"
+from .params import parse_size
+from .predict import resolve_device
 
 
 def eval_command(
     predictions: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--predictions",
             help="Folder of labelId PNGs, one per image, named <city>_<seq>_<frame>*.png (searched recursively, "
-            "as the official evaluator does).",
+            "as the official evaluator does). Either this or --weights.",
         ),
-    ],
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", "-w", help="Evaluate a model: registry name, hf://org/repo, checkpoint or run folder."),
+    ] = None,
+    data: Annotated[str, typer.Option(help="With --weights: cityscapes, or synth (a generated set).")] = "cityscapes",
     root: Annotated[
         Path | None,
-        typer.Option(help=f"Cityscapes folder holding gtFine/ (default: ${DATASET_ENV})."),
+        typer.Option(help=f"Cityscapes-layout folder (default: ${ENV_VAR}; for --data synth the generated set)."),
     ] = None,
-    split: Annotated[str, typer.Option(help="Ground-truth split: gtFine/<split>.")] = "val",
+    split: Annotated[str, typer.Option(help="Split to evaluate: gtFine/<split>.")] = "val",
+    mode: Annotated[str, typer.Option(help="With --weights: whole or slide (windows of --crop every --stride).")] = "whole",
+    crop: Annotated[str, typer.Option(help="Sliding-window size HxW.")] = "1024x1024",
+    stride: Annotated[str, typer.Option(help="Sliding-window step HxW.")] = "768x768",
+    tta: Annotated[bool, typer.Option("--tta", help=f"Multi-scale {MS_SCALES} + flip test-time augmentation.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Half precision on CUDA.")] = True,
+    max_images: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
+    registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file.")] = False,
     json_out: Annotated[
         str | None,
         typer.Option("--json", metavar="FILE", help="Write every score as JSON to FILE ('-' for stdout)."),
@@ -54,30 +69,75 @@ def eval_command(
         int | None, typer.Option(min=1, help="Threads decoding and counting images (default: CPUs, at most 8).")
     ] = None,
 ) -> None:
-    """Evaluate segmentation predictions with the official Cityscapes scores (IoU, iIoU, categories)
-    and hard-region scores (boundary IoU, trimap mIoU, thin classes)."""
-    root = _dataset_root(root)
+    """Evaluate a model, or a folder of predictions, with the official Cityscapes scores (IoU, iIoU,
+    categories) and hard-region scores (boundary IoU, trimap mIoU, thin classes, selector error recall)."""
+    if (predictions is None) == (weights is None):
+        raise typer.BadParameter("give either --predictions DIR or --weights W.", param_hint="--predictions/--weights")
     json_path = _output_path(json_out)
     hard_config = HardRegionConfig(boundary_width=boundary_width) if hard else None
-    # Model evaluation (--weights / --data / --mode / --tta) will build its EvaluationResult here with
-    # fornet_cli.engine.evaluate.evaluate_model and report it through the same _report().
     with _progress() as on_progress:
-        result = evaluate_predictions(
-            predictions, root, split, hard=hard_config, per_image=per_image, workers=workers, progress=on_progress
-        )
-    _report(result, f"{predictions.name} vs gtFine/{split}")
+        if predictions is not None:
+            root = _dataset_root(root)
+            result = evaluate_predictions(
+                predictions, root, split, hard=hard_config, per_image=per_image, workers=workers, progress=on_progress
+            )
+            what = f"{predictions.name} vs gtFine/{split}"
+        else:
+            assert weights is not None
+            inference = InferenceConfig(
+                mode=mode, crop_size=parse_size(crop), stride=parse_size(stride),  # type: ignore[arg-type]
+                scales=MS_SCALES if tta else (1.0,), flip=tta, amp=amp,
+            )
+            result, what = _evaluate_weights(
+                weights, data, root, split, inference, hard_config, per_image, max_images, registry, trust_pickle,
+                resolve_device(device), on_progress,
+            )
+    _report(result, what)
     if json_out is not None:
         _write_json(result.to_dict(), json_path)
+
+
+def _evaluate_weights(
+    weights: str,
+    data: str,
+    root: Path | None,
+    split: str,
+    inference: InferenceConfig,
+    hard: HardRegionConfig | None,
+    per_image: bool,
+    max_images: int | None,
+    registry: Path | None,
+    trust_pickle: bool,
+    device: str,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[EvaluationResult, str]:
+    from ..data.cityscapes import CityscapesDataset
+    from ..data.transforms import TransformSettings, eval_transforms
+    from ..engine.weights import load_weights
+
+    if data not in ("cityscapes", "synth"):
+        raise typer.BadParameter(f"{data!r}: use cityscapes or synth.", param_hint="--data")
+    if data == "synth" and root is None:
+        from ..data.synth import default_synth_root, ensure_synth_dataset
+        from ..engine.train_config import recipe
+
+        quick = recipe("cpu-quick")
+        args = (quick.synth_train, quick.synth_val, quick.synth_size, quick.seed)
+        root = ensure_synth_dataset(default_synth_root(*args), *args)
+    loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle, device=device)
+    settings = TransformSettings(mean=tuple(loaded.meta.mean), std=tuple(loaded.meta.std))  # type: ignore[arg-type]
+    dataset = CityscapesDataset(root, split, transform=eval_transforms(settings))
+    err.print(f"Model {loaded.meta.architecture} from {loaded.source} on {device}; {len(dataset)} images", highlight=False)
+    result = evaluate_model(loaded.model, dataset, inference, hard=hard, per_image=per_image, limit=max_images, progress=progress)
+    return result, f"{loaded.meta.architecture} on {data} {split}"
 
 
 def _dataset_root(root: Path | None) -> Path:
     if root is not None:
         return root
-    env = os.environ.get(DATASET_ENV)
+    env = os.environ.get(ENV_VAR)
     if not env:
-        raise typer.BadParameter(
-            f"give the Cityscapes folder with --root (or set ${DATASET_ENV}).", param_hint="--root"
-        )
+        raise typer.BadParameter(f"give the Cityscapes folder with --root (or set ${ENV_VAR}).", param_hint="--root")
     return Path(env)
 
 
@@ -111,16 +171,7 @@ def _write_json(data: dict[str, Any], path: Path | None) -> None:
     if path is None:
         print_json(data)
         return
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
     err.print(f"Wrote {path}")
 
 

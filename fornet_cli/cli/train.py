@@ -90,7 +90,7 @@ class _ProgressView:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.task is not None:  # the bar is only shown once training has started
+        if self.task is not None and err.is_terminal:  # the bar is only shown once training has started
             self.progress.stop()
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -101,15 +101,18 @@ class _ProgressView:
                 f"{event['val_images']} val images -> {event['run_dir']}", highlight=False,
             )
             self.task = self.progress.add_task("train", total=event["iters"], completed=event["iteration"], stats="")
-            self.progress.start()
+            if err.is_terminal:
+                self.progress.start()
         elif kind == "step" and self.task is not None:
             stats = (f"loss {event['loss']:.3f} (ce {event['ce']:.3f} dice {event['dice']:.3f} sel {event['selector']:.3f})"
                      f" lr {event['lr']:.2e} {event['it_s']:.2f} it/s")
             self.progress.update(self.task, completed=event["iter"], stats=stats)
+            if not err.is_terminal:  # logs to a file or a pipe: a plain line per logged step
+                err.print(f"iter {event['iter']}/{event['iters']}: {stats}", highlight=False)
         elif kind == "val":
             miou = event.get("miou")
             line = f"iter {event['iter']}: val mIoU {100 * miou:.2f}" if miou is not None else f"iter {event['iter']}: val"
             extra = [f"{k} {100 * event[k]:.2f}" for k in ("boundary_iou", "thin_miou") if event.get(k) is not None]
-            self.progress.console.print(", ".join([line, *extra]), highlight=False)
+            err.print(", ".join([line, *extra]), highlight=False)
         elif kind == "note":
-            self.progress.console.print(f"[yellow]note:[/yellow] {event['message']}", highlight=False)
+            err.print(f"[yellow]note:[/yellow] {event['message']}", highlight=False)
