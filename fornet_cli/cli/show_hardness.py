@@ -1,0 +1,140 @@
+"""`fornet show-hardness INPUTS... --weights W --out DIR`: where a FoR-Net model focuses, and whether its
+errors fall there. Figures, an index.html gallery and summary.json; the summary also on stderr / --json."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..engine.hardness import DEFAULT_BAND_WIDTH
+from ..engine.selector_model import load_selector_model
+from ..engine.show_hardness import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
+from ..fsutil import atomic_write_text
+from .console import err
+from .predict import resolve_device
+
+
+def parse_ratios(value: str | None) -> tuple[float, ...] | None:
+    """``0.1,0.2,0.3,0.4`` -> a tuple of floats (None stays None)."""
+    if value is None:
+        return None
+    try:
+        ratios = tuple(float(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a list of numbers; write e.g. 0.1,0.2,0.3,0.4.") from None
+    if not ratios:
+        raise typer.BadParameter("give at least one ratio, e.g. 0.1,0.2,0.3,0.4.")
+    return ratios
+
+
+def show_hardness_command(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="A FoR-Net checkpoint: registry name, hf://org/repo[@rev], checkpoint or run folder, .safetensors file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one figure per image (mirroring the inputs), index.html, summary.json.")],
+    gt: Annotated[Path | None, typer.Option("--gt", help="Cityscapes root with gtFine/ to take ground truth from (found automatically for inputs in the Cityscapes layout).")] = None,
+    topk: Annotated[str | None, typer.Option("--topk", metavar="R1,R2,...", help="Run the model with these Top-K ratios, one per branch (default: the model's own).")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Also write summary.json's content to FILE ('-' for stdout).")] = None,
+    max_images: Annotated[int | None, typer.Option("--max-images", min=1, help="Show only the first N images.")] = None,
+    band_width: Annotated[float, typer.Option("--band-width", min=0.5, help="Boundary-band baseline width in pixels at 1024x2048 (scaled with the image size).")] = DEFAULT_BAND_WIDTH,
+    panel_width: Annotated[int, typer.Option("--panel-width", min=192, max=2048, help="Width of each figure panel in pixels.")] = 512,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(min=1, help="torch threads for the model; the figures are drawn on one more thread.")] = 1,
+    registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")] = False,
+) -> None:
+    """Show where a FoR-Net model focuses (importance map, Top-K regions) and whether its errors fall there,
+    against a boundary-band baseline of the same area."""
+    config = HardnessConfig(
+        topk_ratios=parse_ratios(topk), gt_root=gt, max_images=max_images, band_width=band_width,
+        panel_width=panel_width, threads=threads,
+    )
+    json_path = _json_path(json_out)
+    dev = resolve_device(device)
+    loaded = load_selector_model(weights, registry=registry, trust_pickle=trust_pickle, device=dev)
+    err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {loaded.source} on {dev}", highlight=False)
+    progress = Progress(TextColumn("[bold]show-hardness"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[name]}"), TimeRemainingColumn(), console=err, transient=True)
+    with progress:
+        task = progress.add_task("show-hardness", total=None, name="")
+
+        def on_image(done: int, total: int, path: Path, status: str) -> None:
+            progress.update(task, completed=done, total=total, name=path.name)
+            if status == "failed":
+                progress.console.print(f"[red]failed[/red] {path}", highlight=False)
+
+        report = show_hardness(loaded, inputs, out, config, on_image=on_image)
+    _print_summary(report)
+    if json_out is not None:
+        text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+        if json_path is None:
+            typer.echo(text, nl=False)
+        else:
+            atomic_write_text(json_path, text)
+            err.print(f"Wrote {json_path}", highlight=False)
+    for _, error in report.failed:
+        err.print(f"[red]Error:[/red] {error}", highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _json_path(value: str | None) -> Path | None:
+    if value is None or value == "-":
+        return None
+    path = Path(value)
+    if path.suffix.lower() == ".png" or path.is_dir():
+        raise typer.BadParameter(f"{value} is an image or a folder; give a .json file name.", param_hint="--json")
+    return path
+
+
+def _pct(value: float | None) -> str:
+    return "[dim]-[/dim]" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _print_summary(report: HardnessReport) -> None:
+    """The selector against the boundary band on stderr."""
+    s = report.summary
+    err.print(
+        f"{s.images} images ({s.images_with_gt} with ground truth), {report.seconds:.1f} s. "
+        f"Figures and {INDEX}, {SUMMARY} in {report.out}",
+        highlight=False,
+    )
+    if s.selector is None or s.band is None or s.gt_band is None:
+        areas = ", ".join(f"Top-{r:g}: {_pct(a)} %" for r, a in zip(s.ratios, s.area))
+        err.print(f"No ground truth, so no error recall. Hardness (mean S) {s.hardness:.3f}; areas {areas}.", highlight=False)
+        return
+    table = Table(
+        title="Errors found (%): the selector's Top-K regions vs a predicted-boundary band of the same area",
+        title_justify="left",
+    )
+    for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band"):
+        table.add_column(col, justify="left" if col == "Top-K ratio" else "right")
+    sel = s.selector
+    for i, r in enumerate(s.ratios):
+        m = s.matched[i]
+        diff = None if m is None else sel.error_recall[i] - m.error_recall
+        color = "" if diff is None or math.isnan(diff) else ("green" if diff > 0 else "red")
+        table.add_row(
+            f"{r:g}", _pct(sel.coverage[i]), _pct(sel.error_recall[i]), f"{sel.lift[i]:.2f}",
+            _pct(None if m is None else m.error_recall), "-" if m is None else f"{m.width:.1f}",
+            f"[{color}]{_pct(diff)}[/{color}]" if color else _pct(diff),
+        )
+    err.print(table)
+    if any(m is None for m in s.matched):
+        err.print(
+            "[dim]-: even the widest band around the predicted boundaries covers less than the selector's region "
+            "(the predictions have few boundaries).[/dim]"
+        )
+    widths = ", ".join(f"{d} px at {size}" for size, d in s.band_widths_px.items())
+    err.print(
+        f"Fixed band d = {s.band_width:g} px at 1024x2048 ({widths}): coverage {_pct(s.band.coverage[0])} %, "
+        f"recall {_pct(s.band.error_recall[0])} %. Ground-truth band (reference): coverage "
+        f"{_pct(s.gt_band.coverage[0])} %, recall {_pct(s.gt_band.error_recall[0])} %. "
+        f"mIoU {_pct(s.miou)} %, {_pct(sel.error_rate)} % of evaluated pixels wrong.",
+        highlight=False,
+    )

@@ -1,0 +1,452 @@
+"""Does the FoR-Net selector find the model's errors, and does it beat the obvious heuristic?
+
+For an image with ground truth let V be its evaluated pixels (label not ignoreInEval) and W the wrongly
+predicted ones among them. A region R of the image (a Top-K mask upsampled by nearest neighbour, or a
+band) has, as in docs/METRICS.md ("Selector error recall"):
+
+    coverage     = |V ∩ R| / |V|      (the area it spends)
+    error recall = |W ∩ R| / |W|      (the errors it finds)
+    lift         = error recall / coverage     (1 = no better than chance)
+
+Set-level numbers sum the counts over the images with ground truth. The baseline is the band of pixels
+within d pixels of a *predicted* boundary (``morphology.boundary_band`` of the prediction alone: like the
+selector it needs no ground truth). It is reported
+
+* at a fixed d (``band_width``, pixels at 1024 x 2048 scaled with the image size, as ``fornet eval``'s
+  band widths), and
+* area-matched: for each Top-K ratio, at the coverage the selector spends. Coverage grows in steps with d,
+  so the two nested bands around that coverage are mixed: all of the narrower band plus a random share t
+  of the ring between them. Its expected recall interpolates linearly between the two bands, at exactly the
+  selector's coverage; ``width`` reports ``d_lo + t (d_hi - d_lo)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, DataError
+from .hard_metrics import scale_width
+from .metrics import class_iou, confusion_matrix, evaluated_mask, nanmean, to_label_ids
+from .morphology import PackedMask, boundary_band, edges
+
+# Band widths (pixels) of the baseline's coverage curve: every width up to 32, then coarser steps up to
+# 1024 px, beyond which a band covers a whole Cityscapes frame.
+CURVE_WIDTHS: tuple[int, ...] = (
+    *range(1, 33), 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024,
+)
+DEFAULT_BAND_WIDTH = 12.0  # pixels at 1024 x 2048 (3 px at 256 x 512), a middle trimap width of fornet eval
+
+
+# --------------------------------------------------------------------------------------------------------
+# Counts
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RegionCounts:
+    """Evaluated and wrong pixels, in total and inside each of ``n`` regions (summable over images)."""
+
+    valid: int
+    errors: int
+    valid_inside: np.ndarray  # int64, n
+    errors_inside: np.ndarray  # int64, n
+
+    @classmethod
+    def zeros(cls, n: int) -> RegionCounts:
+        return cls(0, 0, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+    def __add__(self, other: RegionCounts) -> RegionCounts:
+        return RegionCounts(
+            self.valid + other.valid,
+            self.errors + other.errors,
+            self.valid_inside + other.valid_inside,
+            self.errors_inside + other.errors_inside,
+        )
+
+    @property
+    def coverage(self) -> tuple[float, ...]:
+        return tuple(_div(v, self.valid) for v in self.valid_inside)
+
+    @property
+    def error_recall(self) -> tuple[float, ...]:
+        return tuple(_div(e, self.errors) for e in self.errors_inside)
+
+    @property
+    def lift(self) -> tuple[float, ...]:
+        return tuple(_div(r, c) for r, c in zip(self.error_recall, self.coverage))
+
+    @property
+    def error_rate(self) -> float:
+        return _div(self.errors, self.valid)
+
+
+def _div(num: float, den: float) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+def _num(value: float) -> float | None:
+    """JSON-safe: NaN -> None."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def count_regions(regions: torch.Tensor, valid: torch.Tensor, wrong: torch.Tensor) -> RegionCounts:
+    """Counts of ``n x H x W`` boolean regions over the ``H x W`` evaluated (``valid``) and ``wrong`` pixels."""
+    if regions.shape[-2:] != valid.shape or wrong.shape != valid.shape:
+        raise DataError(f"Region maps {tuple(regions.shape)} and pixel maps {tuple(valid.shape)} differ in size.")
+    wrong = wrong & valid
+    return RegionCounts(
+        int(valid.sum()),
+        int(wrong.sum()),
+        (regions & valid).sum(dim=(-2, -1)).to(torch.int64).numpy(),
+        (regions & wrong).sum(dim=(-2, -1)).to(torch.int64).numpy(),
+    )
+
+
+def topk_regions(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``n x h x w`` Top-K masks at the feature grid -> ``n x H x W`` booleans (nearest, as evaluation does)."""
+    return F.interpolate(masks[None].float(), size=size, mode="nearest")[0] > 0.5
+
+
+def band_curve(pred_train: torch.Tensor, valid: torch.Tensor, wrong: torch.Tensor, widths: Sequence[int]) -> RegionCounts:
+    """Counts inside the bands of width ``widths`` (non-decreasing) around the *predicted* boundaries
+    (``boundary_band(pred, w)`` for each w, computed incrementally)."""
+    if any(b < a for a, b in zip(widths, widths[1:])) or (widths and widths[0] < 1):
+        raise ConfigError(f"Band widths must be positive and non-decreasing; got {tuple(widths)}.")
+    # valid=None: the heuristic sees only the prediction, as the selector does
+    edge = edges(pred_train.to(torch.uint8))
+    # Bit-packed: each width costs one incremental dilation and two AND + popcount passes over 64-pixel
+    # words, instead of byte-wise passes over the image (about 50 widths per image).
+    band = PackedMask(edge.numpy())
+    valid_words = PackedMask(valid.numpy()).words
+    wrong_words = PackedMask((wrong & valid).numpy()).words
+    valid_in = np.zeros(len(widths), dtype=np.int64)
+    wrong_in = np.zeros(len(widths), dtype=np.int64)
+    previous = 1
+    for j, w in enumerate(widths):
+        band.dilate(w - previous)  # band_w = edges dilated by w - 1
+        previous = w
+        valid_in[j] = int(np.bitwise_count(band.words & valid_words).sum())
+        wrong_in[j] = int(np.bitwise_count(band.words & wrong_words).sum())
+    return RegionCounts(int(valid.sum()), int((wrong & valid).sum()), valid_in, wrong_in)
+
+
+# --------------------------------------------------------------------------------------------------------
+# One image
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageHardness:
+    """The numbers of one image. Fields about errors are None / NaN without ground truth."""
+
+    name: str
+    size: tuple[int, int]
+    grid: tuple[int, int]
+    ratios: tuple[float, ...]
+    importance_mean: float  # the image's hardness as the model sees it: mean S over the grid
+    importance_max: float
+    region_pixels: np.ndarray  # int64 per ratio: the image's pixels inside the Top-K region
+    topk: RegionCounts | None = None  # with ground truth: counts inside each Top-K region
+    band_width: int = 0  # pixels, the fixed-d baseline band of this image
+    band: RegionCounts | None = None  # counts inside the predicted-boundary band of band_width
+    curve: RegionCounts | None = None  # counts inside the predicted-boundary bands of curve_widths
+    curve_widths: tuple[int, ...] = ()
+    gt_band: RegionCounts | None = None  # counts inside the ground-truth band of band_width
+    gt_band_in_regions: np.ndarray | None = None  # int64 per ratio: evaluated band pixels inside the region
+    confusion: np.ndarray | None = None  # 34 x 34 label-id confusion (for the set's mIoU)
+    miou: float = float("nan")
+    extra: dict[str, Any] = field(default_factory=dict)  # paths etc., copied into to_dict()
+
+    @property
+    def has_gt(self) -> bool:
+        return self.topk is not None
+
+    @property
+    def area(self) -> tuple[float, ...]:
+        """Per ratio: share of the image's pixels inside the Top-K region."""
+        return tuple(_div(v, self.size[0] * self.size[1]) for v in self.region_pixels)
+
+    @property
+    def gt_band_inside(self) -> tuple[float, ...]:
+        """Per ratio: share of the ground-truth band's evaluated pixels inside the region."""
+        if self.gt_band is None or self.gt_band_in_regions is None:
+            return tuple(float("nan") for _ in self.ratios)
+        return tuple(_div(v, self.gt_band.valid_inside[0]) for v in self.gt_band_in_regions)
+
+    @property
+    def error_rate(self) -> float:
+        return self.topk.error_rate if self.topk is not None else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        topk = []
+        for i, r in enumerate(self.ratios):
+            row: dict[str, Any] = {"ratio": r, "area": _num(self.area[i])}
+            if self.topk is not None:
+                row.update(
+                    coverage=_num(self.topk.coverage[i]),
+                    error_recall=_num(self.topk.error_recall[i]),
+                    lift=_num(self.topk.lift[i]),
+                    gt_band_inside=_num(self.gt_band_inside[i]),
+                )
+            topk.append(row)
+        out: dict[str, Any] = {
+            "name": self.name,
+            **self.extra,
+            "size": list(self.size),
+            "grid": list(self.grid),
+            "hardness": self.importance_mean,
+            "importance_max": self.importance_max,
+            "has_ground_truth": self.has_gt,
+            "miou": _num(self.miou),
+            "error_rate": _num(self.error_rate),
+            "topk": topk,
+            "band": None,
+            "gt_band": None,
+        }
+        if self.band is not None and self.gt_band is not None:
+            out["band"] = _region_dict(self.band, 0, width_px=self.band_width)
+            out["gt_band"] = _region_dict(self.gt_band, 0, width_px=self.band_width)
+        return out
+
+
+def _region_dict(counts: RegionCounts, i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        **extra,
+        "coverage": _num(counts.coverage[i]),
+        "error_recall": _num(counts.error_recall[i]),
+        "lift": _num(counts.lift[i]),
+    }
+
+
+@dataclass(frozen=True)
+class ImageMaps:
+    """Full-resolution boolean maps behind an image's numbers, for its figure."""
+
+    evaluated: torch.Tensor
+    wrong: torch.Tensor
+    gt_band: torch.Tensor
+
+
+def analyze_image(
+    pred_train: torch.Tensor,
+    importance_logit: torch.Tensor,
+    masks: torch.Tensor,
+    ratios: Sequence[float],
+    gt_ids: torch.Tensor | None = None,
+    *,
+    name: str = "",
+    band_width: float = DEFAULT_BAND_WIDTH,
+    curve_widths: Sequence[int] = CURVE_WIDTHS,
+) -> tuple[ImageHardness, ImageMaps | None]:
+    """The numbers of one image (CPU tensors).
+
+    ``pred_train``: ``H x W`` predicted train ids; ``importance_logit``: ``h x w`` z; ``masks``: ``n x h x w``
+    Top-K masks, one per ratio; ``gt_ids``: ``H x W`` Cityscapes label ids (0..33) or None.
+    ``band_width``: the fixed baseline width in pixels at 1024 x 2048 (scaled with the image size).
+    """
+    if masks.ndim != 3 or masks.shape[0] != len(ratios) or masks.shape[-2:] != importance_logit.shape:
+        raise ConfigError(
+            f"Expected {len(ratios)} Top-K masks on the {tuple(importance_logit.shape)} grid, got {tuple(masks.shape)}."
+        )
+    h, w = pred_train.shape
+    s = torch.sigmoid(importance_logit.float())
+    regions = topk_regions(masks, (h, w))
+    result = ImageHardness(
+        name=name,
+        size=(h, w),
+        grid=(int(s.shape[0]), int(s.shape[1])),
+        ratios=tuple(float(r) for r in ratios),
+        importance_mean=float(s.mean()),
+        importance_max=float(s.max()),
+        region_pixels=regions.sum(dim=(1, 2)).to(torch.int64).numpy(),
+    )
+    if gt_ids is None:
+        return result, None
+    if gt_ids.shape != pred_train.shape:
+        raise DataError(f"The ground truth of {name or 'the image'} is {tuple(gt_ids.shape)}, its prediction {(h, w)}.")
+    gt_ids = gt_ids.to(torch.uint8)
+    pred_ids = to_label_ids(pred_train, "prediction")
+    valid = evaluated_mask(gt_ids)
+    wrong = valid & (pred_ids != gt_ids)
+    d = scale_width(band_width, h, w)
+    widths = sorted({*curve_widths, d})
+    curve = band_curve(pred_train, valid, wrong, widths)
+    gt_band = boundary_band(gt_ids, d, valid)
+    conf = confusion_matrix(pred_ids.to(torch.uint8), gt_ids).numpy().astype(np.int64)
+    result.topk = count_regions(regions, valid, wrong)
+    j = widths.index(d)
+    result.band_width = d
+    result.band = RegionCounts(curve.valid, curve.errors, curve.valid_inside[j : j + 1], curve.errors_inside[j : j + 1])
+    keep = [widths.index(c) for c in curve_widths]
+    result.curve = RegionCounts(curve.valid, curve.errors, curve.valid_inside[keep], curve.errors_inside[keep])
+    result.curve_widths = tuple(int(c) for c in curve_widths)
+    result.gt_band = count_regions(gt_band[None], valid, wrong)
+    result.gt_band_in_regions = (regions & (gt_band & valid)).sum(dim=(1, 2)).to(torch.int64).numpy()
+    result.confusion = conf
+    result.miou = nanmean(list(class_iou(conf).values()))
+    return result, ImageMaps(valid, wrong, gt_band)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The set
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchedBand:
+    """The predicted-boundary band at a target coverage (see the module docstring)."""
+
+    coverage: float
+    error_recall: float
+    width: float  # d_lo + t (d_hi - d_lo)
+    width_low: int  # 0 = the empty band
+    width_high: int
+    mix: float  # t: the share of the ring between the two bands that is taken
+
+    @property
+    def lift(self) -> float:
+        return _div(self.error_recall, self.coverage)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coverage": _num(self.coverage),
+            "error_recall": _num(self.error_recall),
+            "lift": _num(self.lift),
+            "width_px": round(self.width, 3),
+            "widths_mixed": [self.width_low, self.width_high],
+            "mix": round(self.mix, 6),
+        }
+
+
+def area_matched(
+    widths: Sequence[int], coverage: Sequence[float], recall: Sequence[float], target: float
+) -> MatchedBand | None:
+    """The band curve (coverage, recall at each width, non-decreasing) at coverage ``target``, by mixing the
+    two bands around it; None when even the widest band covers less than ``target``."""
+    if math.isnan(target):
+        return None
+    points = [(0, 0.0, 0.0), *zip(widths, coverage, recall)]  # width 0: the empty band
+    for (d0, c0, r0), (d1, c1, r1) in zip(points, points[1:]):
+        if c1 >= target:
+            if c1 <= c0:  # target 0 at the empty band
+                return MatchedBand(c0, r0, float(d0), d0, d0, 0.0)
+            t = max(0.0, (target - c0) / (c1 - c0))
+            return MatchedBand(target, r0 + t * (r1 - r0), d0 + t * (d1 - d0), d0, d1, t)
+    return None
+
+
+@dataclass(frozen=True)
+class HardnessSummary:
+    """Set-level numbers: the selector vs the boundary-band baseline (see the module docstring)."""
+
+    ratios: tuple[float, ...]
+    images: int
+    images_with_gt: int
+    band_width: float  # at 1024 x 2048
+    band_widths_px: dict[str, int]  # "HxW" -> the fixed band's width in pixels at that size
+    hardness: float  # mean over images of the mean importance S
+    area: tuple[float, ...]  # per ratio: share of all images' pixels inside the Top-K regions
+    selector: RegionCounts | None
+    band: RegionCounts | None
+    gt_band: RegionCounts | None
+    curve: RegionCounts | None
+    curve_widths: tuple[int, ...]
+    matched: tuple[MatchedBand | None, ...]
+    miou: float
+    gt_band_inside: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        sel, band = self.selector, self.band
+        rows = []
+        for i, r in enumerate(self.ratios):
+            row: dict[str, Any] = {"ratio": r, "area": _num(self.area[i])}
+            if sel is not None:
+                m = self.matched[i]
+                row.update(
+                    coverage=_num(sel.coverage[i]),
+                    error_recall=_num(sel.error_recall[i]),
+                    lift=_num(sel.lift[i]),
+                    gt_band_inside=_num(self.gt_band_inside[i]),
+                    band_area_matched=None if m is None else m.to_dict(),
+                    recall_minus_band=None if m is None else _num(sel.error_recall[i] - m.error_recall),
+                )
+            rows.append(row)
+        out: dict[str, Any] = {
+            "images": self.images,
+            "images_with_ground_truth": self.images_with_gt,
+            "hardness": _num(self.hardness),
+            "miou": _num(self.miou),
+            "error_rate": None if sel is None else _num(sel.error_rate),
+            "selector": rows,
+            "band_fixed": None,
+            "gt_band": None,
+            "band_curve": [],
+        }
+        if band is not None and self.gt_band is not None and self.curve is not None:
+            out["band_fixed"] = _region_dict(
+                band, 0, width_px_at_1024x2048=self.band_width, width_px=self.band_widths_px
+            )
+            out["gt_band"] = _region_dict(self.gt_band, 0, width_px=self.band_widths_px)
+            c = self.curve
+            out["band_curve"] = [
+                {"width_px": d, "coverage": _num(c.coverage[j]), "error_recall": _num(c.error_recall[j])}
+                for j, d in enumerate(self.curve_widths)
+            ]
+        return out
+
+
+def summarize(
+    images: Sequence[ImageHardness], ratios: Sequence[float], band_width: float = DEFAULT_BAND_WIDTH
+) -> HardnessSummary:
+    """Sum the images' counts (those with ground truth for everything about errors)."""
+    n = len(ratios)
+    if any(im.ratios != tuple(float(r) for r in ratios) for im in images):
+        raise ConfigError(f"Every image must be analysed with the Top-K ratios {tuple(ratios)}.")
+    labelled = [im for im in images if im.has_gt]
+    curve_widths = labelled[0].curve_widths if labelled else ()
+    if any(im.curve_widths != curve_widths for im in labelled):
+        raise ConfigError("Every image must be analysed with the same band widths (curve_widths) to be summed.")
+    pixels = sum(im.size[0] * im.size[1] for im in images)
+    area = tuple(_div(v, pixels) for v in sum(im.region_pixels for im in images))
+    selector = band = gt_band = curve = None
+    matched: tuple[MatchedBand | None, ...] = (None,) * n
+    miou = float("nan")
+    gt_inside: tuple[float, ...] = (float("nan"),) * n
+    widths_px: dict[str, int] = {}
+    if labelled:
+        selector = sum((im.topk for im in labelled), RegionCounts.zeros(n))  # type: ignore[misc]
+        band = sum((im.band for im in labelled), RegionCounts.zeros(1))  # type: ignore[misc]
+        gt_band = sum((im.gt_band for im in labelled), RegionCounts.zeros(1))  # type: ignore[misc]
+        curve = sum((im.curve for im in labelled), RegionCounts.zeros(len(curve_widths)))  # type: ignore[misc]
+        matched = tuple(
+            area_matched(curve_widths, curve.coverage, curve.error_recall, c) for c in selector.coverage
+        )
+        conf = sum(im.confusion for im in labelled)  # type: ignore[misc]
+        miou = nanmean(list(class_iou(conf).values()))
+        in_regions = sum(im.gt_band_in_regions for im in labelled)
+        gt_inside = tuple(_div(v, gt_band.valid_inside[0]) for v in in_regions)  # type: ignore[union-attr]
+        widths_px = {f"{im.size[0]}x{im.size[1]}": im.band_width for im in labelled}
+    return HardnessSummary(
+        ratios=tuple(float(r) for r in ratios),
+        images=len(images),
+        images_with_gt=len(labelled),
+        band_width=float(band_width),
+        band_widths_px=widths_px,
+        hardness=_div(sum(im.importance_mean for im in images), len(images)),
+        area=area,
+        selector=selector,
+        band=band,
+        gt_band=gt_band,
+        curve=curve,
+        curve_widths=tuple(curve_widths),
+        matched=matched,
+        miou=miou,
+        gt_band_inside=gt_inside,
+    )

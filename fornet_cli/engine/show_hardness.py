@@ -1,0 +1,368 @@
+"""``fornet show-hardness``: for each image a figure of where a FoR-Net model focuses and where it errs, an
+``index.html`` gallery and a ``summary.json`` of the selector against the boundary-band baseline.
+
+Output folder::
+
+    DIR/<input path>.png         one figure per image, mirroring the input tree (replaced on each run)
+    DIR/thumbs/<input path>.jpg  the gallery's thumbnails
+    DIR/index.html               the gallery (no server, no internet: inline CSS/JS, relative links)
+    DIR/summary.json             per-image and set-level numbers
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.io import find_images, read_image
+from ..errors import ConfigError, DataError
+from ..fsutil import atomic_path, atomic_write_text
+from ..model.pretrained import ModelMeta
+from ..viz import GroundTruthView, HardnessFigureData, class_palette, render_hardness_figure, thumbnail
+from ..viz.raster import compact
+from .ground_truth import GroundTruthIndex, read_ground_truth
+from .hardness import DEFAULT_BAND_WIDTH, HardnessSummary, ImageHardness, ImageMaps, analyze_image, summarize
+from .inference import InferenceConfig, Predictor
+from .selector_model import require_selector
+from .weights import LoadedModel
+
+THUMBS = "thumbs"
+INDEX = "index.html"
+SUMMARY = "summary.json"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Configuration and result
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HardnessConfig:
+    """topk_ratios: run the model with these ratios (None: its own). gt_root: a Cityscapes root to find
+    ground truth in (None: only next to images in the Cityscapes layout). band_width: the fixed baseline band
+    in pixels at 1024 x 2048. panel_width: pixels per figure panel. threads: torch's intra-op threads while
+    the figures are drawn on another thread."""
+
+    topk_ratios: tuple[float, ...] | None = None
+    gt_root: Path | None = None
+    max_images: int | None = None
+    band_width: float = DEFAULT_BAND_WIDTH
+    panel_width: int = 512
+    thumbnail_width: int = 256
+    threads: int | None = 1  # torch intra-op threads during the run (None: leave torch's setting)
+
+    def __post_init__(self) -> None:
+        if self.topk_ratios is not None and any(not 0.0 < r <= 1.0 for r in self.topk_ratios):
+            raise ConfigError(
+                f"Top-K ratios for show-hardness must lie in (0, 1]; got {self.topk_ratios}. (0 turns a branch off "
+                "and leaves no region to show.)"
+            )
+        if self.max_images is not None and self.max_images < 1:
+            raise ConfigError(f"max_images must be at least 1; got {self.max_images}.")
+        if not self.band_width > 0:
+            raise ConfigError(f"The band width must be a positive number of pixels; got {self.band_width}.")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1; got {self.threads}.")
+        if not 192 <= self.panel_width <= 2048:
+            raise ConfigError(f"panel_width must be between 192 and 2048 pixels; got {self.panel_width}.")
+
+
+@dataclass
+class HardnessReport:
+    """What a run wrote and measured; ``to_dict()`` is summary.json."""
+
+    out: Path
+    model: dict[str, Any]
+    summary: HardnessSummary
+    images: list[ImageHardness]
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "seconds": round(self.seconds, 3),
+            "definitions": {
+                "hardness": "mean importance S = sigmoid(z) over the feature grid",
+                "coverage": "share of evaluated pixels inside the region",
+                "error_recall": "share of wrongly predicted evaluated pixels inside the region",
+                "area": "share of all pixels inside the Top-K region (images with and without ground truth)",
+                "band": "pixels within d px of a predicted boundary (no ground truth used), d at 1024x2048 "
+                "scaled with the image size",
+                "band_area_matched": "the band at the selector's coverage: the nested bands around it mixed "
+                "(all of the narrower, a share 'mix' of the ring to the wider)",
+                "gt_band": "pixels within d px of a ground-truth boundary (a reference, not a heuristic)",
+            },
+            "summary": self.summary.to_dict(),
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+            "per_image": [im.to_dict() for im in self.images],
+        }
+
+
+# --------------------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------------------
+
+
+def _check_out(out: Path, inputs: Sequence[str | os.PathLike]) -> None:
+    out_abs = out.resolve()
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir() and (out_abs == p.resolve() or p.resolve() in out_abs.parents):
+            raise ConfigError(
+                f"--out {out} lies inside the input folder {p}; the figures would be read as inputs next time. "
+                "Choose an output folder outside it."
+            )
+
+
+def _figure_paths(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """Relative figure paths (``rel`` with .png); two inputs that would share one are refused."""
+    seen: dict[Path, Path] = {}
+    rels = []
+    for file, rel in pairs:
+        fig = rel.with_suffix(".png")
+        if fig in seen:
+            raise DataError(f"{seen[fig]} and {file} would both be drawn as {fig}. Rename one, or pass them separately.")
+        seen[fig] = file
+        rels.append(fig)
+    return rels
+
+
+def show_hardness(
+    loaded: LoadedModel,
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: HardnessConfig = HardnessConfig(),
+    *,
+    on_image: Callable[[int, int, Path, str], None] | None = None,
+) -> HardnessReport:
+    """Analyse every image of ``inputs`` with ``loaded`` and write figures, gallery and summary under ``out``.
+
+    ``on_image(done, total, path, status)`` reports progress (status: "done", "failed"). A file that cannot
+    be read is reported, listed in ``failed`` and skipped.
+    """
+    from .gallery import write_gallery
+
+    start = time.perf_counter()
+    model, meta = loaded.model, loaded.meta
+    require_selector(model, loaded.source)
+    if config.topk_ratios is not None:
+        model.topk_ratios = config.topk_ratios
+    ratios = tuple(float(r) for r in model.topk_ratios)
+    if any(r == 0.0 for r in ratios):
+        raise ConfigError(
+            f"The model runs with Top-K ratios {ratios}; a ratio of 0 turns its branch off and leaves no region to "
+            "show. Pass ratios in (0, 1] with --topk, e.g. --topk 0.1,0.2,0.3,0.4."
+        )
+    out = Path(out)
+    jobs = _jobs(inputs, out, config, meta)
+    predictor = Predictor(model, InferenceConfig(amp=True))
+    images: list[ImageHardness] = []
+    failed: list[tuple[str, str]] = []
+    # The figure of image i is drawn and encoded on a second thread (Pillow and numpy release the GIL)
+    # while the model runs on image i + 1; torch gets one intra-op thread so that the two do not fight
+    # over the cores (oversubscribed OpenMP threads spin and can run 30x slower on a busy machine).
+    with _torch_threads(config.threads), ThreadPoolExecutor(max_workers=1) as pool:
+        drawing: Future | None = None
+        for i, job in enumerate(jobs):
+            try:
+                image = read_image(job.path)
+                gt = read_ground_truth(job.gt, image.shape, job.path) if job.gt is not None else None
+            except DataError as exc:
+                failed.append((str(job.path), str(exc)))
+                _report(on_image, i, len(jobs), job.path, "failed")
+                continue
+            result, data = _analyze(predictor, loaded, image, gt, job, ratios, config)
+            if drawing is not None:
+                drawing.result()  # at most one figure in flight: bounded memory, errors surface here
+            drawing = pool.submit(_draw, data, out / job.figure, out / job.thumbnail, config)
+            images.append(result)
+            _report(on_image, i, len(jobs), job.path, "done")
+        if drawing is not None:
+            drawing.result()
+    if not images:
+        raise DataError(f"none of the {len(jobs)} images could be read: {failed[0][1]}")
+    report = HardnessReport(
+        out=out,
+        model={
+            "architecture": meta.architecture,
+            "source": loaded.source,
+            "num_classes": meta.num_classes,
+            "topk_ratios": list(ratios),
+            "stride": _stride(model),
+        },
+        summary=summarize(images, ratios, config.band_width),
+        images=images,
+        failed=failed,
+    )
+    report.seconds = time.perf_counter() - start
+    atomic_write_text(out / SUMMARY, json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    write_gallery(report, out / INDEX)
+    return report
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path  # the input image
+    rel: Path  # its path below the input given
+    figure: Path  # relative to the output folder
+    thumbnail: Path
+    gt: Path | None  # its label file
+
+
+def _jobs(inputs: Sequence[str | os.PathLike], out: Path, config: HardnessConfig, meta: ModelMeta) -> list[_Job]:
+    """The images to show, where their figures go and their ground truth; input errors raised up front."""
+    pairs = find_images(inputs)
+    _check_out(out, inputs)
+    if config.max_images is not None:
+        pairs = pairs[: config.max_images]
+    figures = _figure_paths(pairs)
+    index = GroundTruthIndex(config.gt_root)
+    jobs = [
+        _Job(path, rel, fig, Path(THUMBS) / fig.with_suffix(".jpg"), index.find(path))
+        for (path, rel), fig in zip(pairs, figures)
+    ]
+    if config.gt_root is not None and not any(job.gt for job in jobs):
+        raise DataError(
+            f"none of the {len(jobs)} images has ground truth under {config.gt_root} (looked for "
+            f"gtFine/**/<name>_gtFine_labelIds.png, <name> = the image name without _leftImg8bit). Check --gt."
+        )
+    if any(job.gt for job in jobs) and meta.num_classes != 19:
+        raise ConfigError(
+            f"The model predicts {meta.num_classes} classes, but Cityscapes ground truth needs the 19 Cityscapes "
+            "classes. Use a Cityscapes model, or drop the ground truth (inputs outside the Cityscapes layout, no --gt)."
+        )
+    return jobs
+
+
+def _analyze(
+    predictor: Predictor,
+    loaded: LoadedModel,
+    image: np.ndarray,
+    gt: np.ndarray | None,
+    job: _Job,
+    ratios: tuple[float, ...],
+    config: HardnessConfig,
+) -> tuple[ImageHardness, HardnessFigureData]:
+    """Run the model on one image; its numbers and what its figure shows."""
+    meta = loaded.meta
+    mean = torch.tensor(meta.mean).view(1, 3, 1, 1)
+    std = torch.tensor(meta.std).view(1, 3, 1, 1)
+    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float().div_(255) - mean) / std
+    output = predictor.fornet_outputs(x)
+    pred = output.logits[0].argmax(dim=0).cpu()
+    z, masks = output.importance[0, 0].cpu(), output.masks[0].cpu() > 0.5
+    result, maps = analyze_image(
+        pred, z, masks, ratios, None if gt is None else torch.from_numpy(gt),
+        name=display_name(job.rel), band_width=config.band_width,
+    )
+    result.extra = {
+        "input": str(job.path),
+        "figure": job.figure.as_posix(),
+        "thumbnail": job.thumbnail.as_posix(),
+        "ground_truth": None if job.gt is None else str(job.gt),
+    }
+    palette = class_palette(meta.num_classes, meta.palette)
+    data = _figure_data(
+        image, pred, z, masks, result, maps, meta, palette, _stride(loaded.model), job.rel, loaded.source, job.gt
+    )
+    return result, data
+
+
+def _draw(data: HardnessFigureData, figure: Path, thumb: Path, config: HardnessConfig) -> None:
+    _save(compact(render_hardness_figure(data, config.panel_width)), figure, "PNG", compress_level=6)
+    _save(thumbnail(data, config.thumbnail_width), thumb, "JPEG", quality=85)
+
+
+def _stride(model: nn.Module) -> int:
+    return int(getattr(model, "stride", 0))
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block (None: unchanged)."""
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def display_name(rel: Path) -> str:
+    """The name shown for an image: its path below the input, without the extension."""
+    return rel.with_suffix("").as_posix()
+
+
+def _figure_data(
+    image: np.ndarray,
+    pred: torch.Tensor,
+    z: torch.Tensor,
+    masks: torch.Tensor,
+    result: ImageHardness,
+    maps: ImageMaps | None,
+    meta: ModelMeta,
+    palette: np.ndarray,
+    stride: int,
+    rel: Path,
+    source: str,
+    gt_path: Path | None,
+) -> HardnessFigureData:
+    gt_view = None
+    if maps is not None and result.topk is not None and result.gt_band is not None:
+        gt_view = GroundTruthView(
+            evaluated=maps.evaluated.numpy(),
+            wrong=maps.wrong.numpy(),
+            band=maps.gt_band.numpy(),
+            band_width=result.band_width,
+            miou=result.miou,
+            error_rate=result.error_rate,
+            error_recall=result.topk.error_recall,
+            band_share=result.gt_band.coverage[0],
+            band_inside=result.gt_band_inside,
+        )
+    if gt_view is not None:
+        numbers = (
+            f"mIoU {100 * result.miou:.1f}%  |  {100 * result.error_rate:.1f}% of pixels wrong  |  "
+            f"hardness (mean S) {result.importance_mean:.3f}"
+        )
+    else:
+        numbers = f"no ground truth  |  hardness (mean S) {result.importance_mean:.3f}"
+    ratios = ", ".join(f"{r:g}" for r in result.ratios)
+    return HardnessFigureData(
+        image=image,
+        importance=torch.sigmoid(z).numpy(),
+        masks=masks.numpy(),
+        ratios=result.ratios,
+        coverage=result.area,
+        prediction=pred.numpy(),
+        palette=palette,
+        class_names=meta.class_names,
+        stride=stride,
+        header=(f"{rel.as_posix()}  |  {meta.architecture} ({source}), Top-K ratios {ratios}", numbers),
+        image_notes=(f"ground truth: {gt_path.name}" if gt_path is not None else "no ground truth found",),
+        ground_truth=gt_view,
+    )
+
+
+def _save(image: Any, target: Path, fmt: str, **options: Any) -> None:
+    """Save a Pillow image atomically (temporary file + rename)."""
+    with atomic_path(target) as tmp:
+        image.save(tmp, format=fmt, **options)
+
+
+def _report(cb: Callable[[int, int, Path, str], None] | None, i: int, n: int, path: Path, status: str) -> None:
+    if cb is not None:
+        cb(i + 1, n, path, status)
