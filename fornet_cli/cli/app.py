@@ -7,6 +7,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from .. import __version__
@@ -47,7 +48,8 @@ class FornetGroup(TyperGroup):
 def _report(exc: BaseException, message: str) -> None:
     if _debug():
         raise exc
-    err.print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    # escape: messages hold paths and hints such as 'fornet-cli[export]' that Rich would read as markup
+    err.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -78,17 +80,25 @@ def _root(
 
 
 def _register() -> None:
+    from .benchmark import benchmark
     from .data import data_app
+    from .demo import demo
     from .eval import eval_command
+    from .export import export
     from .models import models
     from .predict import predict
+    from .show_hardness import show_hardness_command
     from .train import train
     from .weights import app as weights_app
 
     app.command("train")(train)
     app.command("eval")(eval_command)
     app.command("predict")(predict)
+    app.command("show-hardness")(show_hardness_command)
     app.command("models")(models)
+    app.command("export")(export)
+    app.command("benchmark")(benchmark)
+    app.command("demo")(demo)
     app.add_typer(weights_app, name="weights")
     app.add_typer(data_app, name="data")
 

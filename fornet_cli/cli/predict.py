@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..engine.inference import MS_SCALES, InferenceConfig, Predictor
+from ..engine.onnx_runtime import is_onnx_file, load_onnx
 from ..engine.predict import FORMATS, PredictConfig, predict_images
 from ..engine.weights import load_weights
 from .console import err, print_json
@@ -26,7 +27,7 @@ def resolve_device(device: str) -> str:
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; its tree mirrors the inputs.")],
-    weights: Annotated[str, typer.Option("--weights", "-w", help="Registry name, hf://org/repo[@rev], a checkpoint folder, a run folder or a file.")],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="Registry name, hf://org/repo[@rev], a checkpoint folder, a run folder, a file, or an ONNX model from fornet export.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"Comma-separated: {', '.join(FORMATS)}. Several formats go to one subfolder each.")] = "trainid",
     mode: Annotated[str, typer.Option(help="whole (the full image at once) or slide (windows of --crop every --stride).")] = "whole",
     crop: Annotated[str, typer.Option(help="Sliding-window size HxW.")] = "1024x1024",
@@ -43,8 +44,12 @@ def predict(
     """Predict segmentation masks; a file that cannot be read is reported and skipped (exit code 1)."""
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
     config = PredictConfig(formats=formats, overwrite=overwrite, allow_input_tree=allow_input_tree)
-    dev = resolve_device(device)
-    loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle, device=dev)
+    if is_onnx_file(weights):  # an exported model, run by onnxruntime with its embedded metadata
+        loaded = load_onnx(weights, device=device)
+        dev = loaded.device
+    else:
+        dev = resolve_device(device)
+        loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle, device=dev)
     inference = InferenceConfig(
         mode=mode, crop_size=parse_size(crop), stride=parse_size(stride),  # type: ignore[arg-type]
         scales=MS_SCALES if tta else (1.0,), flip=tta, amp=amp,

@@ -100,8 +100,13 @@ def _resolve(ref: str, *, registry, trust_pickle: bool, hub_args: dict) -> Loade
                     "If you trust it, pass --trust-pickle (it is then read with weights_only=True)."
                 )
             return _from_checkpoint(path)
+        if path.suffix == ".onnx":  # fornet predict runs these itself (engine/onnx_runtime.py)
+            raise WeightsError(
+                f"{path} is an exported ONNX model: `fornet predict` runs it with onnxruntime, but this command "
+                "needs the PyTorch weights (a checkpoint folder, a run folder or a .safetensors file)."
+            )
         raise WeightsError(f"{path}: unsupported weights format {path.suffix!r} (expected .safetensors).")
-    if os.sep in ref or ref.endswith((".safetensors", *PICKLE_SUFFIXES)):
+    if os.sep in ref or ref.endswith((".safetensors", ".onnx", *PICKLE_SUFFIXES)):
         raise WeightsError(f"{ref} does not exist.")
     specs = hub.load_registry(registry)
     spec = hub.get_spec(ref, specs)
