@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..model import create_model, get_entry, list_models
+from ..model.peers import PEERS, build_peer
 from .benchmark_report import REFERENCE, BenchmarkResult, Measurement
 from .complexity import count_macs, count_parameters
 from .peak_memory import exact_cpu_accounting, peak_memory_mib
@@ -44,7 +45,6 @@ __all__ = [
     "sweep_ratios",
 ]
 
-PEERS: tuple[str, ...] = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50")
 DEFAULT_MODELS: tuple[str, ...] = ("fornet_mbv3", "fornet_r18")
 RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
 # Top-K sweep: r is the largest branch ratio; the variant's ratios are scaled to it (nesting kept;
@@ -101,15 +101,6 @@ class BenchmarkConfig:
 
 
 # ------------------------------------------------------------------------------------------ building models
-
-
-def build_peer(name: str, num_classes: int = 19) -> nn.Module:
-    """A torchvision segmentation model with random weights (nothing is downloaded)."""
-    from torchvision.models import segmentation
-
-    if name not in PEERS:
-        raise ConfigError(f"Unknown peer {name!r}; choose from {', '.join(PEERS)}.")
-    return getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=num_classes)
 
 
 def build(name: str, num_classes: int = 19) -> tuple[nn.Module, str]:
@@ -213,6 +204,20 @@ def run_benchmark(config: BenchmarkConfig, progress: Progress | None = None) -> 
             _memory(contenders, config, say)  # not for the sweep: its point is latency
     rows = [c.row for c in contenders]
     return BenchmarkResult(config, machine, rows, [c.row for c in sweep])
+
+
+def time_models(models: dict[str, nn.Module], config: BenchmarkConfig) -> dict[str, float]:
+    """Median eager latency in seconds of already-built models (e.g. with custom Top-K ratios), measured
+    like :func:`run_benchmark`: same input, same preparation, warm-up, rotating interleaved rounds."""
+    torch.manual_seed(0)
+    x = torch.randn(config.batch, 3, *config.size).to(config.device)
+    contenders = [
+        _Contender(Measurement(name, "custom", "torch", count_parameters(m), 0.0, batch=config.batch),
+                   _eager_call(prepare(m, config), x))
+        for name, m in models.items()
+    ]
+    _time(contenders, config, lambda message: None, "models")
+    return {c.row.model: c.row.median_s for c in contenders}
 
 
 def _contenders(config: BenchmarkConfig, x: torch.Tensor, tmp: Path, say: Progress) -> list[_Contender]:

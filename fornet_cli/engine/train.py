@@ -24,10 +24,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .. import __version__
 from ..errors import ConfigError, DataError, FornetError
 from ..fsutil import atomic_write_text
-from ..model import FornetModel, create_model, get_entry
+from ..model import FornetModel, FornetOutput, create_model, get_entry
+from ..model.peers import PEERS, build_peer
 from ..model.pretrained import meta_for
 from . import distributed as dist
 from .checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, save_checkpoint
+from .inference import logits_of
 from .losses import FornetLoss
 from .train_config import TrainConfig
 
@@ -46,7 +48,7 @@ class TrainResult:
     best_miou: float | None
     last_checkpoint: Path
     history: list[dict[str, Any]]  # validation results
-    model: FornetModel  # the trained model (this process's copy), in eval mode
+    model: nn.Module  # the trained model (this process's copy), in eval mode
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -152,14 +154,17 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 
 
 class _ForwardAll(nn.Module):
-    """Makes ``forward`` return FoR-Net's full output, so DDP's hooks see the call."""
+    """Makes ``forward`` return FoR-Net's full output, so DDP's hooks see the call. A peer model without a
+    selector (torchvision's, for comparisons) gives its logits with no importance and no masks."""
 
-    def __init__(self, model: FornetModel) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor):
-        return self.model.forward_all(x)
+    def forward(self, x: torch.Tensor) -> FornetOutput:
+        if hasattr(self.model, "forward_all"):
+            return self.model.forward_all(x)
+        return FornetOutput(logits_of(self.model(x)), None, None)  # type: ignore[arg-type]
 
 
 def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -263,7 +268,9 @@ def train(
 
 def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callback, stop_at) -> TrainResult:
     device = info.device
-    get_entry(config.model)  # an unknown model name fails before any folder is touched
+    peer = config.model in PEERS  # a torchvision model trained the same way, for comparisons
+    if not peer:
+        get_entry(config.model)  # an unknown model name fails before any folder is touched
     run = prepare_run_dir(out, config, resume=resume, force=force) if info.is_main else out
     dist.barrier()
     state = load_checkpoint(run / CHECKPOINT_DIR / LAST) if resume else None
@@ -294,11 +301,18 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
 
     from .weights import backbone_init
 
-    pretrained = backbone_init(config.pretrained, config.model) if state is None else False
-    model = create_model(config.model, config.num_classes, pretrained_backbone=pretrained, topk_ratios=config.topk_ratios)
-    class_names = list(CLASS_NAMES) if config.num_classes == len(CLASS_NAMES) else [f"class_{i}" for i in range(config.num_classes)]
-    palette = TRAIN_ID_TO_COLOR[: config.num_classes].tolist() if config.num_classes == len(CLASS_NAMES) else None
-    meta = meta_for(model, class_names, palette, settings.mean, settings.std, extra={"training": _training_summary(config)})
+    if peer:
+        if config.pretrained or config.topk_ratios is not None:
+            raise ConfigError(f"{config.model} is a torchvision peer: it trains from scratch and has no Top-K ratios.")
+        model = build_peer(config.model, config.num_classes)
+        meta = None  # not a FoR-Net checkpoint: --weights cannot load it
+    else:
+        pretrained = backbone_init(config.pretrained, config.model) if state is None else False
+        model = create_model(config.model, config.num_classes, pretrained_backbone=pretrained, topk_ratios=config.topk_ratios)
+        cityscapes = config.num_classes == len(CLASS_NAMES)
+        class_names = list(CLASS_NAMES) if cityscapes else [f"class_{i}" for i in range(config.num_classes)]
+        palette = TRAIN_ID_TO_COLOR[: config.num_classes].tolist() if cityscapes else None
+        meta = meta_for(model, class_names, palette, settings.mean, settings.std, extra={"training": _training_summary(config)})
     if config.sync_bn and info.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[assignment]
     channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
@@ -311,7 +325,7 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     step_model: nn.Module = _ForwardAll(model)
     if info.enabled:
-        unused = any(r == 0 for r in model.topk_ratios)  # switched-off branches get no gradient
+        unused = any(r == 0 for r in getattr(model, "topk_ratios", ()))  # switched-off branches get no gradient
         step_model = nn.parallel.DistributedDataParallel(
             step_model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused
         )
@@ -342,7 +356,7 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
                 path,
                 {
                     "model": model.state_dict(),
-                    "meta": meta.to_dict(),
+                    "meta": None if meta is None else meta.to_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
@@ -463,7 +477,7 @@ class _ValSamples(Dataset):
         return self.transform(self.dataset[index])
 
 
-def validate(model: FornetModel, val_data: Dataset, device: torch.device, info: dist.DistInfo) -> dict[str, Any]:
+def validate(model: nn.Module, val_data: Dataset, device: torch.device, info: dist.DistInfo) -> dict[str, Any]:
     """mIoU and hard-region scores on the validation split; ranks evaluate disjoint shards and sum counts."""
     from .evaluate import evaluate_model
 

@@ -121,7 +121,7 @@ RECIPES: dict[str, TrainConfig] = {
         crop=(256, 256),
         scale_range=(0.75, 1.5),
         batch=8,
-        iters=600,
+        iters=420,
         optimizer="adamw",
         lr=2e-3,
         head_lr_mult=1.0,
@@ -129,10 +129,10 @@ RECIPES: dict[str, TrainConfig] = {
         warmup_iters=30,
         poly_power=1.0,
         grad_clip=5.0,
-        val_every=100,
-        ckpt_every=50,
+        val_every=60,
+        ckpt_every=60,
         log_every=10,
-        workers=1,
+        workers=0,  # on 2 cores a loader process slows training down (measured: 0.86 vs 1.04 it/s)
         recipe="cpu-quick",
     ),
 }

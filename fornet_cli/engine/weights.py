@@ -125,6 +125,9 @@ def _from_checkpoint(path: Path) -> LoadedModel:
     state = load_checkpoint(path)
     if "model" not in state or "meta" not in state:
         raise WeightsError(f"{path} is not a fornet training checkpoint (no 'model' and 'meta' entries).")
+    if state["meta"] is None:
+        model = state.get("config", {}).get("model", "another model")
+        raise WeightsError(f"{path} holds {model}, trained by fornet for comparison; it is not a FoR-Net model.")
     meta = ModelMeta.from_dict(state["meta"], str(path))
     model = build_from_meta(meta, str(path))
     load_into(model, state["model"], str(path))

@@ -1,0 +1,146 @@
+"""A controlled study: does FoR-Net's hard-region focus help? (documented in docs/STUDY.md)
+
+Same generated data, same recipe, same budget, same seeds for every row:
+
+  a  fornet_mbv3 as defined (Top-K ratios 0.1/0.2/0.3/0.4, selector loss on)
+  b  the same with Top-K ratios 0 (branches off)
+  c  the same with Top-K ratios 1 (dense branches: every position, no selection)
+  d  the same without the selector loss (selector learns only through the straight-through estimator)
+  e  torchvision lraspp_mobilenet_v3_large, trained the same way (CE + Dice)
+
+Each run trains from scratch with the cpu-quick recipe for --iters iterations and is scored on the
+validation split at its last iteration (not its best, so no row is picked after the fact). Latency is
+measured once per row at --latency-size, all rows interleaved in one process. Runs already in --out are
+reused, so an interrupted study continues where it stopped.
+
+    python benchmarks/study.py                                 # 5 rows x 3 seeds, about an hour on 2 CPU cores
+    python benchmarks/study.py --seeds 0,1,2,3,4 --iters 2000 --device cuda --train 400 --size 512x1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from fornet_cli.data.synth import ensure_synth_dataset
+from fornet_cli.engine.benchmark import BenchmarkConfig
+from fornet_cli.engine.losses import LossConfig
+from fornet_cli.engine.train import train
+from fornet_cli.engine.train_config import TrainConfig, recipe
+from fornet_cli.fsutil import atomic_write_text
+
+ROWS = {
+    "a": ("FoR-Net (mbv3), Top-K 0.1-0.4", {}),
+    "b": ("same, Top-K 0 (branches off)", {"topk_ratios": (0.0, 0.0, 0.0, 0.0)}),
+    "c": ("same, Top-K 1 (dense branches)", {"topk_ratios": (1.0, 1.0, 1.0, 1.0)}),
+    "d": ("same, no selector loss", {"loss": LossConfig(selector_weight=0.0)}),
+    "e": ("torchvision LRASPP MobileNetV3-L", {"model": "lraspp_mobilenet_v3_large"}),
+}
+
+
+def _size(text: str) -> tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
+
+
+def row_config(base: TrainConfig, key: str, seed: int) -> TrainConfig:
+    return replace(base, seed=seed, **ROWS[key][1])
+
+
+def run_one(config: TrainConfig, out: Path) -> dict:
+    done = out / "study_result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    t0 = time.perf_counter()
+    result = train(config, out, force=True)
+    final = result.history[-1]
+    record = {"iter": final["iter"], "miou": final["miou"], "boundary_iou": final.get("boundary_iou"),
+              "thin_miou": final.get("thin_miou"), "seconds": round(time.perf_counter() - t0, 1)}
+    atomic_write_text(done, json.dumps(record) + "\n")
+    return record
+
+
+def latency(base: TrainConfig, keys: list[str], size: tuple[int, int], runs: int) -> dict[str, float]:
+    """Median latency of each row's model (random weights), rows interleaved in one process."""
+    import fornet_cli
+    from fornet_cli.engine.benchmark import time_models
+    from fornet_cli.model.peers import build_peer
+
+    models = {}
+    for key in keys:
+        cfg = row_config(base, key, 0)
+        if cfg.model.startswith("fornet"):
+            models[key] = fornet_cli.create_model(cfg.model, topk_ratios=cfg.topk_ratios)
+        else:
+            models[key] = build_peer(cfg.model)
+    return time_models(models, BenchmarkConfig(size=size, runs=runs))
+
+
+def _stats(values: list[float | None]) -> tuple[float, float]:
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return float("nan"), float("nan")
+    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default="a,b,c,d,e")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--train", type=int, default=100, help="generated training images")
+    ap.add_argument("--val", type=int, default=20, help="generated validation images")
+    ap.add_argument("--size", default="256x512", help="generated image size")
+    ap.add_argument("--crop", default="256x256")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--latency-size", default="1024x2048")
+    ap.add_argument("--latency-runs", type=int, default=5)
+    ap.add_argument("--out", default="runs/study")
+    args = ap.parse_args()
+    keys, seeds = args.rows.split(","), [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    size = _size(args.size)
+    root = ensure_synth_dataset(out / "data", args.train, args.val, size, 0)  # one set for every run
+    base = replace(
+        recipe("cpu-quick"), data="synth", root=str(root), iters=args.iters, val_every=args.iters,
+        ckpt_every=args.iters, crop=_size(args.crop), batch=args.batch, device=args.device,
+        warmup_iters=min(30, args.iters // 10),
+    )
+    t0 = time.perf_counter()
+    results: dict[str, list[dict]] = {k: [] for k in keys}
+    for seed in seeds:  # seeds outermost: a partial study still has every row
+        for key in keys:
+            record = run_one(row_config(base, key, seed), out / f"{key}-seed{seed}")
+            results[key].append(record)
+            print(f"{key} seed {seed}: mIoU {record['miou']:.4f} ({record['seconds']} s)", flush=True)
+    lat = latency(base, keys, _size(args.latency_size), args.latency_runs)
+    summary = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "settings": vars(args),
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "rows": {k: {"label": ROWS[k][0], "runs": results[k], "latency_s": lat[k]} for k in keys},
+    }
+    atomic_write_text(out / "study.json", json.dumps(summary, indent=2) + "\n")
+    ref = lat[keys[0]]
+    print(f"\n{len(seeds)} seeds ({args.seeds}), {args.iters} iterations each, {args.train}+{args.val} generated "
+          f"images at {args.size}; mean ± standard deviation over seeds; latency at {args.latency_size}, batch 1.\n")
+    print("| row | model | mIoU (%) | boundary mIoU (%) | thin-class mIoU (%) | latency (s) | x row a |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for k in keys:
+        cells = []
+        for metric in ("miou", "boundary_iou", "thin_miou"):
+            m, s = _stats([r[metric] for r in results[k]])
+            cells.append(f"{100 * m:.1f} ± {100 * s:.1f}")
+        print(f"| {k} | {ROWS[k][0]} | {' | '.join(cells)} | {lat[k]:.3f} | {lat[k] / ref:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
