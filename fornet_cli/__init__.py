@@ -9,6 +9,15 @@ from .model import FornetConfig, FornetModel, FornetOutput, create_model, list_m
 
 __version__ = "0.1.0"
 
+
+def load_weights(ref, **kwargs):  # type: ignore[no-untyped-def]
+    """Load a FoR-Net model from a ``--weights`` reference (registry name, ``hf://org/repo[@rev]``, checkpoint
+    or run folder, ``.safetensors`` file); returns ``LoadedModel(model, meta, source)``. See
+    :func:`fornet_cli.engine.weights.load_weights` for the options."""
+    from .engine.weights import load_weights as _load_weights  # keeps `import fornet_cli` light
+
+    return _load_weights(ref, **kwargs)
+
 __all__ = [
     "FornetConfig",
     "FornetError",
@@ -17,5 +26,6 @@ __all__ = [
     "__version__",
     "create_model",
     "list_models",
+    "load_weights",
     "register_model",
 ]

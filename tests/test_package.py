@@ -38,3 +38,15 @@ def test_model_package_does_not_import_data_or_engine() -> None:
     for p in model_dir.rglob("*.py"):
         text = p.read_text()
         assert "..data" not in text and "..engine" not in text, p
+
+
+def test_load_weights_is_public(tmp_path) -> None:
+    import torch
+
+    from fornet_cli.model.pretrained import meta_for, save_pretrained
+
+    model = fornet_cli.create_model("fornet_mbv3", num_classes=2).eval()
+    save_pretrained(model, tmp_path, meta_for(model, ["a", "b"]))
+    loaded = fornet_cli.load_weights(tmp_path)
+    assert loaded.meta.class_names == ["a", "b"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()))

@@ -33,6 +33,10 @@ class FornetGroup(TyperGroup):
             return super().invoke(ctx)
         except _PASSTHROUGH:
             raise
+        except BrokenPipeError:  # `fornet ... | head`: the reader left; say nothing more
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[red]Interrupted.[/red]")
             raise typer.Exit(130) from None
