@@ -285,3 +285,21 @@ def download_spec(
     if spec.config_filename:
         config = hub_download(spec.repo_id, spec.config_filename, spec.revision, **common)
     return path, config
+
+
+def pin_spec(spec: WeightSpec, *, cache_dir: str | os.PathLike | None = None, endpoint: str | None = None) -> dict[str, str]:
+    """Resolve an entry's revision to the commit it points at now and hash its file: the values to pin.
+
+    The file is downloaded (or taken from the cache) and verified like any download first.
+    """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+
+    path, _ = download_spec(spec, cache_dir=cache_dir, endpoint=endpoint)
+    url = hf_hub_url(spec.repo_id, spec.filename, revision=spec.revision, endpoint=endpoint or constants.ENDPOINT)
+    try:
+        commit = get_hf_file_metadata(url).commit_hash
+    except Exception as exc:  # offline, or the Hub went away between the two calls
+        raise WeightsError(f"Could not resolve {spec.repo_id}@{spec.revision} to a commit: {_root_cause(exc)}") from None
+    if not commit or not _HEX40.fullmatch(commit):
+        raise WeightsError(f"The Hub did not name the commit of {spec.repo_id}@{spec.revision}.")
+    return {"revision": commit, "sha256": file_sha256(path)}

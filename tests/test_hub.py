@@ -259,3 +259,15 @@ def test_safetensors_needs_its_config(published: Path, tmp_path: Path) -> None:
     lonely.write_bytes((published / "model.safetensors").read_bytes())
     with pytest.raises(WeightsError, match="needs its config.json"):
         load_weights(lonely)
+
+
+def test_pin_resolves_the_commit_and_hash(fake_hub: FakeHub, published: Path, tmp_path: Path) -> None:
+    commit = _serve(fake_hub, published)
+    spec = hub.parse_registry(_registry(tmp_path, _entry()))["test_mbv3"]
+    assert not spec.pinned
+    pinned = hub.pin_spec(spec, cache_dir=tmp_path / "c", endpoint=fake_hub.url)
+    assert pinned == {"revision": commit, "sha256": hashlib.sha256((published / "model.safetensors").read_bytes()).hexdigest()}
+    body = _entry().replace('revision = "main"', f'revision = "{commit}"\nsha256 = "{pinned["sha256"]}"')
+    again = hub.parse_registry(_registry(tmp_path, body))["test_mbv3"]
+    assert again.pinned
+    assert load_weights("test_mbv3", registry=tmp_path / "my-weights.toml", cache_dir=tmp_path / "c", endpoint=fake_hub.url)

@@ -27,7 +27,7 @@ def resolve_device(device: str) -> str:
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; its tree mirrors the inputs.")],
-    weights: Annotated[str, typer.Option("--weights", "-w", help="Registry name, hf://org/repo[@rev], a checkpoint folder, a run folder, a file, or an ONNX model from fornet export.")],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="Registry name, hf://org/repo or hf://org/repo@rev, a checkpoint folder, a run folder, a file, or an ONNX model from fornet export.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"Comma-separated: {', '.join(FORMATS)}. Several formats go to one subfolder each.")] = "trainid",
     mode: Annotated[str, typer.Option(help="whole (the full image at once) or slide (windows of --crop every --stride).")] = "whole",
     crop: Annotated[str, typer.Option(help="Sliding-window size HxW.")] = "1024x1024",

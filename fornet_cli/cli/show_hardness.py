@@ -35,7 +35,7 @@ def parse_ratios(value: str | None) -> tuple[float, ...] | None:
 
 def show_hardness_command(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
-    weights: Annotated[str, typer.Option("--weights", "-w", help="A FoR-Net checkpoint: registry name, hf://org/repo[@rev], checkpoint or run folder, .safetensors file.")],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="A FoR-Net checkpoint: registry name, hf://org/repo or hf://org/repo@rev, checkpoint or run folder, .safetensors file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one figure per image (mirroring the inputs), index.html, summary.json.")],
     gt: Annotated[Path | None, typer.Option("--gt", help="Cityscapes root with gtFine/ to take ground truth from (found automatically for inputs in the Cityscapes layout).")] = None,
     topk: Annotated[str | None, typer.Option("--topk", metavar="R1,R2,...", help="Run the model with these Top-K ratios, one per branch (default: the model's own).")] = None,

@@ -61,3 +61,13 @@ def download(
     sha = hub.file_sha256(path)
     err.print(f"[green]verified[/green] {name}: sha256 {sha}", highlight=False)
     typer.echo(str(path))
+
+
+@app.command()
+def pin(name: str, registry: RegistryOpt = None) -> None:
+    """Print the registry entry with its revision pinned to the current commit and its sha256 (for maintainers)."""
+    spec = hub.get_spec(name, hub.load_registry(registry))
+    with err.status(f"Resolving {spec.repo_id}@{spec.revision} ..."):
+        pinned = hub.pin_spec(spec)
+    err.print(f"Replace the revision of [{name}] in {spec.registry_file} with:", highlight=False)
+    typer.echo(f'revision = "{pinned["revision"]}"\nsha256 = "{pinned["sha256"]}"')

@@ -76,12 +76,13 @@ class Selector(nn.Module):
         self.score = nn.Conv2d(channels // 2, 1, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # float32 even under autocast: half precision creates ties that make Top-K arbitrary.
+        # float32 even under autocast: half precision creates ties that make Top-K arbitrary. The input
+        # follows the selector's own weights, so a model converted with .half() as a whole still runs.
         device = x.device.type
         # The meta device (used to count MACs) has no autocast.
         no_autocast = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else nullcontext()
         with no_autocast:
-            return self.score(self.conv(x.float()))
+            return self.score(self.conv(x.to(self.score.weight.dtype)))
 
 
 class GlobalContext(nn.Module):

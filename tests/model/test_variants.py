@@ -159,3 +159,10 @@ def test_backbone_loads_imagenet_weights_from_a_timm_safetensors_file(name: str,
     (tmp_path / "in1k.pth").write_bytes(b"pickled")
     with pytest.raises(WeightsError, match="not a .safetensors file"):
         fornet_cli.create_model(name, pretrained_backbone=tmp_path / "in1k.pth")
+
+
+def test_a_model_converted_to_bfloat16_as_a_whole_still_runs() -> None:
+    model = fornet_cli.create_model("fornet_mbv3", num_classes=3).eval().to(torch.bfloat16)
+    with torch.no_grad():
+        out = model.forward_all(torch.randn(1, 3, 64, 64, dtype=torch.bfloat16))
+    assert out.logits.dtype == torch.bfloat16 and out.masks.shape == (1, 4, 4, 4)
