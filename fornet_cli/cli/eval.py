@@ -18,11 +18,10 @@ from ..data.cityscapes import ENV_VAR
 from ..data.labels import CATEGORIES, CLASS_NAMES, INSTANCE_CLASS_NAMES
 from ..engine.evaluate import EvaluationResult, evaluate_model, evaluate_predictions
 from ..engine.hard_metrics import HardRegionConfig
-from ..engine.inference import MS_SCALES, InferenceConfig
+from ..engine.inference import InferenceConfig
 from ..fsutil import atomic_write_text
 from .console import err, print_json
-from .params import parse_size
-from .predict import resolve_device
+from .params import AmpOpt, CropOpt, DeviceOpt, ModeOpt, StrideOpt, TtaOpt, inference_config, resolve_device
 
 
 def eval_command(
@@ -44,12 +43,12 @@ def eval_command(
         typer.Option(help=f"Cityscapes-layout folder (default: ${ENV_VAR}; for --data synth the generated set)."),
     ] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate: gtFine/<split>.")] = "val",
-    mode: Annotated[str, typer.Option(help="With --weights: whole or slide (windows of --crop every --stride).")] = "whole",
-    crop: Annotated[str, typer.Option(help="Sliding-window size HxW.")] = "1024x1024",
-    stride: Annotated[str, typer.Option(help="Sliding-window step HxW.")] = "768x768",
-    tta: Annotated[bool, typer.Option("--tta", help=f"Multi-scale {MS_SCALES} + flip test-time augmentation.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Half precision on CUDA.")] = True,
+    mode: ModeOpt = "whole",
+    crop: CropOpt = "1024x1024",
+    stride: StrideOpt = "768x768",
+    tta: TtaOpt = False,
+    device: DeviceOpt = "auto",
+    amp: AmpOpt = True,
     max_images: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
     registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file.")] = False,
@@ -84,10 +83,7 @@ def eval_command(
             what = f"{predictions.name} vs gtFine/{split}"
         else:
             assert weights is not None
-            inference = InferenceConfig(
-                mode=mode, crop_size=parse_size(crop), stride=parse_size(stride),  # type: ignore[arg-type]
-                scales=MS_SCALES if tta else (1.0,), flip=tta, amp=amp,
-            )
+            inference = inference_config(mode, crop, stride, tta, amp)
             result, what = _evaluate_weights(
                 weights, data, root, split, inference, hard_config, per_image, max_images, registry, trust_pickle,
                 resolve_device(device), on_progress,

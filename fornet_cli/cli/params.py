@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from ..engine.inference import MS_SCALES, InferenceConfig
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -20,3 +24,32 @@ def parse_size(value: str) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise typer.BadParameter(f"{value!r}: height and width must be positive.")
     return h, w
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+# Inference options shared by eval and predict.
+ModeOpt = Annotated[str, typer.Option(help="whole (the full image at once) or slide (windows of --crop every --stride).")]
+CropOpt = Annotated[str, typer.Option(help="Sliding-window size HxW.")]
+StrideOpt = Annotated[str, typer.Option(help="Sliding-window step HxW.")]
+TtaOpt = Annotated[bool, typer.Option("--tta", help=f"Multi-scale {MS_SCALES} + flip test-time augmentation.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Half precision on CUDA.")]
+
+
+def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool) -> InferenceConfig:
+    return InferenceConfig(
+        mode=mode,  # type: ignore[arg-type]
+        crop_size=parse_size(crop),
+        stride=parse_size(stride),
+        scales=MS_SCALES if tta else (1.0,),
+        flip=tta,
+        amp=amp,
+    )

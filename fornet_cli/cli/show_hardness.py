@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..engine.hardness import DEFAULT_BAND_WIDTH
 from ..engine.selector_model import load_selector_model
 from ..engine.show_hardness import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from ..fsutil import atomic_write_text
-from .console import err
-from .predict import resolve_device
+from .console import err, image_progress
+from .params import resolve_device
 
 
 def parse_ratios(value: str | None) -> tuple[float, ...] | None:
@@ -58,16 +57,7 @@ def show_hardness_command(
     dev = resolve_device(device)
     loaded = load_selector_model(weights, registry=registry, trust_pickle=trust_pickle, device=dev)
     err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {loaded.source} on {dev}", highlight=False)
-    progress = Progress(TextColumn("[bold]show-hardness"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[name]}"), TimeRemainingColumn(), console=err, transient=True)
-    with progress:
-        task = progress.add_task("show-hardness", total=None, name="")
-
-        def on_image(done: int, total: int, path: Path, status: str) -> None:
-            progress.update(task, completed=done, total=total, name=path.name)
-            if status == "failed":
-                progress.console.print(f"[red]failed[/red] {path}", highlight=False)
-
+    with image_progress("show-hardness", transient=True) as on_image:
         report = show_hardness(loaded, inputs, out, config, on_image=on_image)
     _print_summary(report)
     if json_out is not None:

@@ -4,26 +4,19 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
-import fornet_cli
 from fornet_cli.cli import app
-from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
 from fornet_cli.data.synth import generate_dataset
-from fornet_cli.model.pretrained import meta_for, save_pretrained
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def setup(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("evalw")
     generate_dataset(base / "data", train=0, val=2, size=(64, 128), seed=2, overwrite=True)
-    torch.manual_seed(0)
-    model = fornet_cli.create_model("fornet_mbv3").eval()
-    save_pretrained(model, base / "model", meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
-    return base / "data", base / "model"
+    return base / "data", model_dir
 
 
 def test_eval_weights_whole_and_slide(setup: tuple[Path, Path]) -> None:

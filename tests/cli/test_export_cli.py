@@ -9,26 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-import fornet_cli
 from fornet_cli.cli import app
-from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
+from fornet_cli.data.labels import TRAIN_ID_TO_COLOR
 from fornet_cli.data.scenes import render_scene
-from fornet_cli.model.pretrained import meta_for, save_pretrained
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = fornet_cli.create_model("fornet_mbv3").eval()
-    folder = tmp_path_factory.mktemp("model")
-    save_pretrained(model, folder, meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
-    return folder
 
 
 @pytest.fixture(scope="module")
