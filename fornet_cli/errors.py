@@ -33,6 +33,11 @@ class ChecksumError(WeightsError):
     """A downloaded or cached file whose hash differs from the expected one."""
 
 
+class OutputError(FornetError):
+    """An output that could not be written (full disk, permissions). Writes are atomic: the previous version
+    of the file, if any, is intact, and no half-written file is left."""
+
+
 class ExportError(FornetError):
     """An export that failed or did not verify."""
 
@@ -47,3 +52,17 @@ def close_matches(name: str, choices: list[str], n: int = 3) -> str:
 
     hits = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
     return f" Did you mean {', '.join(repr(h) for h in hits)}?" if hits else ""
+
+
+def from_loader_worker(exc: FornetError) -> FornetError:
+    """The same error without the worker's traceback that a DataLoader worker process puts into the message.
+
+    torch re-raises a worker's exception as ``type(exc)("Caught X in DataLoader worker process N.\\nOriginal
+    Traceback ...\\nmodule.X: message")``; the user should see only ``message``.
+    """
+    text = str(exc)
+    if not text.startswith("Caught ") or "DataLoader worker" not in text.split("\n", 1)[0]:
+        return exc
+    marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    _, found, message = text.rpartition(marker)
+    return type(exc)(message.strip()) if found else exc

@@ -7,6 +7,7 @@ half-written one, and never a stray temporary file when Python gets to clean up.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,3 +47,37 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return Path(target)
+
+
+def write_failure(target: str | os.PathLike, exc: BaseException) -> str:
+    """Why a write to ``target`` failed, for a message: the OS's reason and the space left on that disk.
+
+    (A full disk does not always surface as OSError: torch.save's zip writer raises a RuntimeError, with the
+    OSError of the failed write as its context when it wrote through a Python file.)
+    """
+    cause: BaseException | None = exc
+    for _ in range(8):  # a short walk down the chain (chains are short; never loop on a cycle)
+        if cause is None or (isinstance(cause, OSError) and cause.strerror):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        reason = cause.strerror
+    else:
+        text = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    folder = Path(target).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return reason
+    return f"{reason}; {human_bytes(free)} free on that disk"
+
+
+def human_bytes(n: int) -> str:
+    """``n`` bytes for people: 38.2 MB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"

@@ -103,6 +103,7 @@ def _parse_entry(name: str, entry: Any, path: Path) -> WeightSpec:
     for key in ("filename", "config_filename"):
         if key in entry:
             check_relative_filename(entry[key], where)
+    check_revision(entry["revision"], where)
     sha = entry.get("sha256")
     if sha is not None and not (isinstance(sha, str) and _HEX64.fullmatch(sha.lower())):
         raise WeightsError(f"{where}: sha256 must be 64 hexadecimal characters.")
@@ -149,6 +150,20 @@ def check_relative_filename(filename: Any, where: str) -> None:
         raise WeightsError(f"{where}: filename {filename!r} must be a relative path inside the repository.")
 
 
+def check_revision(revision: Any, where: str) -> None:
+    """A branch, tag or commit: huggingface_hub stores it as a file name under ``refs/`` in its cache, so a
+    revision such as ``../../x`` would write outside the cache."""
+    if (
+        not isinstance(revision, str)
+        or not revision
+        or revision.startswith("/")
+        or "\\" in revision
+        or any(ord(c) < 32 for c in revision)
+        or any(part in ("", ".", "..") for part in revision.split("/"))
+    ):
+        raise WeightsError(f"{where}: revision {revision!r} is not a branch, tag or commit name.")
+
+
 def get_spec(name: str, registry: dict[str, WeightSpec]) -> WeightSpec:
     try:
         return registry[name]
@@ -181,11 +196,16 @@ def hub_download(
     from huggingface_hub import constants, errors
 
     check_relative_filename(filename, repo_id)
+    check_revision(revision, repo_id)
     what = what or f"{repo_id}/{filename}@{revision}"
     server = endpoint or constants.ENDPOINT
     try:
+        cache_only = False if constants.HF_HUB_OFFLINE else _check_hub_answer(
+            repo_id, filename, revision, cache_dir, endpoint, what, server
+        )
         path = huggingface_hub.hf_hub_download(
-            repo_id, filename, revision=revision, cache_dir=cache_dir, force_download=force, endpoint=endpoint
+            repo_id, filename, revision=revision, cache_dir=cache_dir, force_download=force and not cache_only,
+            endpoint=endpoint, etag_timeout=constants.HF_HUB_ETAG_TIMEOUT, local_files_only=cache_only,
         )
     # LocalEntryNotFoundError subclasses EntryNotFoundError: it must come first.
     except errors.LocalEntryNotFoundError as exc:
@@ -212,9 +232,74 @@ def hub_download(
         raise WeightsError(f"The Hub refused the download of {what}: {exc}") from None
     except OSError as exc:
         raise WeightsError(f"Download of {what} failed: {exc}") from None
+    except Exception as exc:
+        if not _network_error(exc):
+            raise
+        raise WeightsError(
+            f"The download of {what} from {server} stopped ({_root_cause(exc)}): the server sent no data for "
+            f"{constants.HF_HUB_DOWNLOAD_TIMEOUT} s (HF_HUB_DOWNLOAD_TIMEOUT), {_DOWNLOAD_RETRIES} times. Nothing was "
+            "cached; try again later, or raise HF_HUB_DOWNLOAD_TIMEOUT on a slow connection."
+        ) from None
     path = Path(path)
     verify_file(path, sha256, what)
     return path
+
+
+_DOWNLOAD_RETRIES = 6  # huggingface_hub's http_get: one attempt and 5 resumed retries
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what a commit hash or content hash looks like
+
+
+def _check_hub_answer(
+    repo_id: str, filename: str, revision: str, cache_dir: Any, endpoint: str | None, what: str, server: str
+) -> bool:
+    """Ask the server for the file's metadata once ourselves, before huggingface_hub downloads it. Returns True
+    when the server cannot be reached but the file is cached (then only the cache is used).
+
+    Two things huggingface_hub (2.4) does not bound or check: when a metadata request times out and the file
+    is not cached, it retries for minutes (6 x 60 s whatever HF_HUB_ETAG_TIMEOUT says); and it names the
+    cached file after the ETag the server sends, unchecked, so ``ETag: "../../x"`` writes outside the cache.
+    This request waits HF_HUB_ETAG_TIMEOUT once, and refuses answers that are not safe file names.
+    """
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    url = huggingface_hub.hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
+    timeout = constants.HF_HUB_ETAG_TIMEOUT
+    try:
+        meta = huggingface_hub.get_hf_file_metadata(url, timeout=timeout, endpoint=endpoint)
+    except Exception as exc:
+        if not _network_error(exc):
+            raise  # HTTP errors: hub_download explains them
+        if isinstance(huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir, revision), str):
+            return True  # as huggingface_hub does when the Hub is unreachable, without asking a second time
+        if _is_timeout(exc):
+            raise WeightsError(
+                f"{server} did not answer within {timeout} s (HF_HUB_ETAG_TIMEOUT) when asked for {what}, which is "
+                "not cached. Check the network or HF_ENDPOINT, raise HF_HUB_ETAG_TIMEOUT on a slow connection, or "
+                "set HF_HUB_OFFLINE=1 to use the cache only."
+            ) from None
+        raise WeightsError(
+            f"Could not reach {server} to download {what}, and it is not cached ({_root_cause(exc)}). "
+            "Check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use the cache only."
+        ) from None
+    for header, value in (("ETag", meta.etag), ("X-Repo-Commit", meta.commit_hash)):
+        if value is not None and not _SAFE_NAME.fullmatch(value):
+            raise WeightsError(
+                f"{server} answered for {what} with the {header} {value[:100]!r}, which is not a hash; fornet refused "
+                "to download it (the Hub cache would use it as a file name). Check HF_ENDPOINT: it is not the Hub."
+            )
+    return False
+
+
+def _network_error(exc: BaseException) -> bool:
+    """A timeout or connection failure, whichever HTTP client huggingface_hub uses (httpx, httpx2, requests)."""
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -263,8 +348,9 @@ def verify_file(path: Path, sha256: str | None, what: str) -> str:
 def _mismatch(what: str, path: Path, how: str, expected: str, actual: str) -> ChecksumError:
     return ChecksumError(
         f"Checksum mismatch for {what}: {how} is {expected}, but {path} hashes to {actual}. fornet refused to "
-        "load it and deleted nothing. If the file was damaged in transit, fetch it again with "
-        "`fornet weights download NAME --force`; if the registry entry is wrong, fix its sha256."
+        f"load it and deleted nothing. If the file was damaged in transit, delete the cached copy "
+        f"{os.path.realpath(path)} (or run `fornet weights download NAME --force` for a named entry) and try "
+        "again; if the registry entry is wrong, fix its sha256."
     )
 
 

@@ -3,7 +3,7 @@
 ``HEAD``/``GET /{org}/{repo}/resolve/{revision}/{path}`` answer with ``X-Repo-Commit``, ``ETag`` (sha256
 for LFS-style files, the git blob sha1 for small ones, as the Hub does) and ``Content-Length``; unknown
 repos, revisions and files answer 404 with the Hub's ``X-Error-Code``. Tests can tamper with a file's
-content after its ETag was computed, or make the server stall.
+content after its ETag was computed, or make the server stall (before answering, or mid-download).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
-        self.stall_seconds = 0.0
+        self.stall_seconds = 0.0  # before answering any request
+        self.body_stall_seconds = 0.0  # after a GET's headers, before its body (a download that stops)
         self._server: ThreadingHTTPServer | None = None
 
     def add(self, repo_id: str, files: dict[str, bytes], commit: str | None = None) -> str:
@@ -60,6 +61,12 @@ class FakeHub:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):  # a client that timed out and left
+                    pass
 
             def do_HEAD(self) -> None:
                 self._answer(body=False)
@@ -90,6 +97,9 @@ class FakeHub:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
                 if body:
+                    if hub.body_stall_seconds:
+                        self.wfile.flush()
+                        time.sleep(hub.body_stall_seconds)
                     self.wfile.write(data)
 
             def _error(self, status: int, code: str, message: str) -> None:

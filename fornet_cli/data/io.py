@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import struct
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,6 +61,17 @@ def open_image(path: Path | str) -> Image.Image:
         size = path.stat().st_size if path.is_file() else 0
         what = "is empty (0 bytes)" if size == 0 else f"is not a readable image or is corrupt/truncated ({exc})"
         raise DataError(f"{path} {what}. Replace the file (re-download or re-export it).") from None
+
+
+def image_size(path: Path | str) -> tuple[int, int] | None:
+    """``(width, height)`` from the file's header without decoding its pixels; None if Pillow cannot tell."""
+    try:
+        with warnings.catch_warnings():  # sizes beyond Pillow's bomb warning are what callers want to know about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except _DECODE_ERRORS:  # open_image explains it
+        return None
 
 
 def read_image(path: Path | str) -> np.ndarray:
@@ -116,6 +128,12 @@ def read_label(path: Path | str) -> np.ndarray:
             f"{path} is a {im.mode} image, not a label map: label files hold one 8-bit value per pixel "
             "(mode L, e.g. *_gtFine_labelIds.png). A *_color.png or a 16-bit instance file cannot be used as labels."
         )
+    with open(path, "rb") as fh:
+        if fh.read(3) == b"\xff\xd8\xff":  # JPEG: lossy compression blurs ids into their neighbours' values
+            raise DataError(
+                f"{path} is a JPEG file: lossy compression changes label values at every edge. Label maps must be "
+                "lossless (PNG); restore the original file."
+            )
     return np.array(im, dtype=np.uint8)  # for mode P this is the palette index, i.e. the stored value
 
 
@@ -219,8 +237,16 @@ def _glob_images(pattern: str) -> list[tuple[Path, Path]]:
     parts = Path(pattern).parts
     fixed = next((i for i, p in enumerate(parts) if glob.has_magic(p)), len(parts))
     base = Path(*parts[:fixed]) if fixed else Path(".")
-    files = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-    found = [(f, f.relative_to(base)) for f in files if f.is_file() and is_image_file(f)]
+    # pathlib's ``**`` does not descend into symlinked folders: glob.glob does, and a symlink loop makes it
+    # list the same files under ever longer paths (exponentially many with two loops).
+    rest = str(Path(*parts[fixed:])) if fixed < len(parts) else ""
+    files = sorted(base.glob(rest)) if rest else []
+    hidden_ok = any(p.startswith(".") and p not in (".", "..") for p in parts)  # glob.glob skips dot-files too
+    found = [
+        (f, f.relative_to(base))
+        for f in files
+        if f.is_file() and is_image_file(f) and (hidden_ok or not any(q.startswith(".") for q in f.relative_to(base).parts))
+    ]
     if not found:
         raise DataError(f"the pattern {pattern!r} matches no image files (looked for {', '.join(IMAGE_SUFFIXES)}).")
     return found

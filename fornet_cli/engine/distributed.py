@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -29,8 +31,26 @@ class DistInfo:
         return self.rank == 0
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, or a ConfigError when it does not exist or is not usable here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"Unknown device {str(device)!r}; use auto, cpu or cuda (cuda:N for one GPU).") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"Device {str(device)!r} was asked for, but PyTorch sees no CUDA GPU here (torch {torch.__version__}). "
+            "Use --device cpu, or auto to take a GPU only when there is one."
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"Device {str(device)!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s).")
+    return dev
+
+
 def setup(device: str = "auto") -> DistInfo:
     """Pick the device and, under torchrun, join the process group."""
+    if device != "auto":
+        check_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))

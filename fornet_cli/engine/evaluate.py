@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..data.labels import IGNORE_INDEX, TRAIN_ID_TO_ID
-from ..errors import DataError
+from ..errors import DataError, FornetError, from_loader_worker
 from .hard_metrics import HardRegionConfig, HardRegionMetrics, HardRegionScores
 from .inference import InferenceConfig, Predictor
 from .label_png import read_label_png
@@ -232,7 +232,10 @@ def _batches(data: Any, batch_size: int, num_workers: int) -> Iterator[list[dict
         loader = torch.utils.data.DataLoader(
             data, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate_list
         )
-        yield from loader
+        try:
+            yield from loader
+        except FornetError as exc:  # a bad file read in a loader worker: its message, not its traceback
+            raise from_loader_worker(exc) from None
         return
     batch: list[dict] = []
     for sample in data:

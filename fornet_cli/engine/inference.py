@@ -51,6 +51,12 @@ class InferenceConfig:
             value = getattr(self, name)
             if len(value) != 2 or any(int(v) != v or v < 1 for v in value):
                 raise ConfigError(f"{name} must be two positive integers (height, width); got {value}.")
+        if self.mode == "slide" and any(s > c for s, c in zip(self.stride, self.crop_size)):
+            # windows further apart than their size leave pixels that no window sees (their scores would be 0/0)
+            raise ConfigError(
+                f"The sliding-window stride {self.stride} is larger than the crop {self.crop_size}: pixels between "
+                "windows would get no prediction. Use a stride no larger than the crop (e.g. 3/4 of it)."
+            )
         if not self.scales or any(not (s > 0) for s in self.scales):
             raise ConfigError(f"TTA scales must be positive numbers; got {self.scales}.")
         if self.amp_dtype not in ("float16", "bfloat16"):

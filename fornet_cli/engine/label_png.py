@@ -11,7 +11,9 @@ when a later torchvision drops ``decode_png``. Palette ("P") PNGs give their pal
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,7 @@ def read_label_png(path: str | Path, what: str = "label image") -> torch.Tensor:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise DataError(f"The {what} {path} is not a PNG file. Label images must be lossless single-channel PNGs.")
     image = None
-    if decode_png is not None:
+    if decode_png is not None and _chunks_intact(data):
         try:
             image = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.UNCHANGED)
         except RuntimeError:  # e.g. an unusual bit depth or a broken file: let Pillow try and explain
@@ -64,12 +66,34 @@ def read_label_png(path: str | Path, what: str = "label image") -> torch.Tensor:
     return image
 
 
+def _chunks_intact(data: bytes) -> bool:
+    """Whether every chunk of a PNG is complete and matches its CRC, up to IEND.
+
+    torchvision 0.29's ``decode_png`` crashes the process (SIGSEGV) when libpng meets damaged image data
+    (a flipped or missing byte in IDAT); Pillow reports the same files as errors. Damaged files therefore go to
+    Pillow. Checking the CRCs costs about 0.01 ms for a Cityscapes label PNG (decoding: about 6 ms).
+    """
+    pos = 8
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            return False
+        (crc,) = struct.unpack_from(">I", data, end)
+        if zlib.crc32(data[pos + 4 : end]) & 0xFFFFFFFF != crc:
+            return False
+        if data[pos + 4 : pos + 8] == b"IEND":
+            return True
+        pos = end + 4
+    return False
+
+
 def _read_with_pillow(path: Path, what: str) -> torch.Tensor:
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            array = np.asarray(im)
+            array = np.array(im)  # a copy: torch warns about read-only arrays
     except Exception as exc:  # Pillow raises many types for broken files
         raise DataError(f"Cannot decode the {what} {path}: {exc}. Is the file complete?") from None
     if array.ndim == 3:

@@ -93,8 +93,8 @@ def meta_from_session(session: Any, source: str) -> ModelMeta:
         )
     try:
         data = json.loads(props[META_KEY])
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{source}: the {META_KEY!r} metadata is not valid JSON ({exc}).") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise WeightsError(f"{source}: the {META_KEY!r} metadata is not valid JSON ({type(exc).__name__}).") from None
     return ModelMeta.from_dict(data, source)
 
 

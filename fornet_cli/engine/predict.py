@@ -18,13 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.io import find_images, read_image, write_png
+from ..data.io import find_images, image_size, read_image, write_png
 from ..data.labels import TRAIN_ID_TO_ID
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, OutputError
+from ..fsutil import write_failure
 from ..model.pretrained import ModelMeta
 from .inference import Predictor
 
 FORMATS = ("trainid", "labelid", "color", "overlay")
+# In whole mode an image goes through the model at once, and activations grow with its pixels (fornet_mbv3
+# needs about 0.3 kB per pixel, fornet_r101 far more): beyond this, predict refuses the image and advises
+# --mode slide, whose windows keep the model's memory fixed. 4096 x 4096 is 8 Cityscapes frames.
+MAX_WHOLE_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class PredictConfig:
     overwrite: bool = False
     allow_input_tree: bool = False  # write outputs inside an input folder
     overlay_alpha: float = 0.5
+    max_whole_pixels: int | None = MAX_WHOLE_PIXELS  # larger images need --mode slide; None: no limit
 
     def __post_init__(self) -> None:
         bad = [f for f in self.formats if f not in FORMATS]
@@ -93,6 +99,8 @@ def encode(fmt: str, train_ids: np.ndarray, image: np.ndarray, meta: ModelMeta, 
 
 
 def _check_out(out: Path, pairs: list[tuple[Path, Path]], inputs: Sequence[str | os.PathLike], allow_inside: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; masks are written into a folder. Choose a folder (new or existing).")
     out_abs = out.resolve()
     for raw in inputs:
         p = Path(raw)
@@ -101,6 +109,35 @@ def _check_out(out: Path, pairs: list[tuple[Path, Path]], inputs: Sequence[str |
                 f"--out {out} lies inside the input folder {p}: fornet does not write into the input tree unless "
                 "asked (--allow-input-tree). Choose an output folder outside it."
             )
+    # a.jpg and a.png both give a.png: refuse up front rather than skip or overwrite one image's masks
+    by_mask: dict[Path, Path] = {}
+    for file, rel in pairs:
+        other = by_mask.setdefault(rel.with_suffix(".png"), file)
+        if other != file:
+            raise DataError(
+                f"{other} and {file} would both be written as {rel.with_suffix('.png')} (masks are PNG files named "
+                "after their image). Rename one, or predict them into different --out folders."
+            )
+
+
+def _too_large(path: Path, predictor: object, limit: int | None) -> str | None:
+    """Why ``path`` is too large for whole-image inference, from its header (nothing decoded); None if it fits."""
+    if limit is None or not isinstance(predictor, Predictor) or predictor.config.mode != "whole":
+        return None
+    size = image_size(path)
+    if size is None:  # unreadable: read_image explains it
+        return None
+    w, h = size
+    scale = max(predictor.config.scales)
+    pixels = w * h * scale * scale
+    if pixels <= limit:
+        return None
+    tta = f" at the largest TTA scale {scale:g}" if scale != 1 else ""
+    return (
+        f"{path} is {w}x{h} pixels ({pixels / 1e6:.1f} MP{tta}), more than --mode whole runs at once "
+        f"({limit / 1e6:.1f} MP; the memory it needs grows with the image). Predict it with --mode slide "
+        "(windows of --crop, fixed memory), or resize it."
+    )
 
 
 def predict_images(
@@ -143,6 +180,9 @@ def predict_images(
             _report(on_image, i, len(pairs), path, "skipped")
             continue
         try:
+            reason = _too_large(path, predictor, config.max_whole_pixels)
+            if reason is not None:
+                raise DataError(reason)
             image = read_image(path)
         except DataError as exc:
             summary.failed.append((str(path), str(exc)))
@@ -152,7 +192,14 @@ def predict_images(
         x = (x - mean) / std
         train_ids = predict(x)[0].to("cpu", torch.uint8).numpy()
         for fmt, target in todo.items():
-            write_png(target, encode(fmt, train_ids, image, meta, config.overlay_alpha))
+            try:
+                write_png(target, encode(fmt, train_ids, image, meta, config.overlay_alpha))
+            except OSError as exc:  # full disk, permissions: stop, since every later image would fail the same way
+                raise OutputError(
+                    f"Could not write {target} ({write_failure(target, exc)}). No partial file was left, and the "
+                    f"{summary.written} images before it are complete. Free some space (or fix the folder's "
+                    "permissions) and run the same command again: images whose outputs exist are skipped."
+                ) from None
         summary.written += 1
         _report(on_image, i, len(pairs), path, "written")
     summary.seconds = time.perf_counter() - t0

@@ -51,7 +51,7 @@ def _refuse_without_selector(ref: str) -> None:
         return
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return  # load_weights explains unreadable files
     if isinstance(data, dict) and data.get("format") != "fornet":
         kind = data.get("architectures") or data.get("model_type") or data.get("architecture") or data.get("arch")

@@ -25,10 +25,12 @@ from ..model.pretrained import (
     WEIGHTS_NAME,
     ModelMeta,
     build_from_meta,
+    check_shapes,
     load_files,
     load_into,
 )
 from .checkpoint import load_checkpoint, run_checkpoint
+from .distributed import check_device
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 
@@ -54,6 +56,7 @@ def load_weights(
 
     ``cache_dir`` and ``endpoint`` default to huggingface_hub's (``HF_HOME``/``HF_HUB_CACHE``, ``HF_ENDPOINT``).
     """
+    dev = check_device(device)  # before any download: a bad --device should not cost one
     hub_args = {"cache_dir": cache_dir, "endpoint": endpoint}
     loaded = _resolve(str(ref), registry=registry, trust_pickle=trust_pickle, hub_args=hub_args)
     if num_classes is not None and loaded.meta.num_classes != num_classes:
@@ -61,7 +64,7 @@ def load_weights(
             f"{loaded.source} predicts {loaded.meta.num_classes} classes, but {num_classes} were requested. "
             "Use weights trained for your label set, or drop the class option."
         )
-    loaded.model.to(device).eval()
+    loaded.model.to(dev).eval()
     return loaded
 
 
@@ -129,6 +132,7 @@ def _from_checkpoint(path: Path) -> LoadedModel:
         model = state.get("config", {}).get("model", "another model")
         raise WeightsError(f"{path} holds {model}, trained by fornet for comparison; it is not a FoR-Net model.")
     meta = ModelMeta.from_dict(state["meta"], str(path))
+    check_shapes(meta, state["model"], str(path), str(path))
     model = build_from_meta(meta, str(path))
     load_into(model, state["model"], str(path))
     return LoadedModel(model, meta, str(path))

@@ -7,7 +7,9 @@ loaded with ``strict=True``: a file that does not match the architecture is refu
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, UnknownModelError, WeightsError
-from ..fsutil import atomic_path, atomic_write_text
+from ..errors import ConfigError, OutputError, UnknownModelError, WeightsError
+from ..fsutil import atomic_path, atomic_write_text, write_failure
 from .fornet import FornetConfig, FornetModel
 from .registry import get_entry
 
@@ -88,8 +90,10 @@ class ModelMeta:
         _check_range("num_classes", meta.num_classes, source)
         if len(meta.class_names) != n or (meta.palette and len(meta.palette) != n):
             raise WeightsError(f"{source}: class_names and palette must have num_classes ({n}) entries.")
-        if len(meta.mean) != 3 or len(meta.std) != 3 or min(meta.std) <= 0:
-            raise WeightsError(f"{source}: mean and std need 3 values each, std positive.")
+        if len(meta.mean) != 3 or len(meta.std) != 3 or not all(math.isfinite(v) for v in meta.mean + meta.std) or min(meta.std) <= 0:
+            raise WeightsError(f"{source}: mean and std need 3 finite values each, std positive.")
+        if any(len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) for rgb in meta.palette):
+            raise WeightsError(f"{source}: every palette colour must be 3 values in 0..255.")
         return meta
 
 
@@ -125,10 +129,43 @@ def config_from_meta(meta: ModelMeta, source: str) -> FornetConfig:
     return config
 
 
-def build_from_meta(meta: ModelMeta, source: str) -> FornetModel:
+def build_from_meta(meta: ModelMeta, source: str, device: str | torch.device | None = None) -> FornetModel:
+    """The model a config describes (random weights). ``device="meta"`` builds it without allocating memory."""
     config = config_from_meta(meta, source)
     ratios = meta.topk_ratios or None
-    return FornetModel(config, num_classes=meta.num_classes, topk_ratios=ratios, name=meta.architecture)
+    try:
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            return FornetModel(config, num_classes=meta.num_classes, topk_ratios=ratios, name=meta.architecture)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def check_shapes(meta: ModelMeta, state: dict[str, torch.Tensor], source: str, config_source: str) -> None:
+    """Compare a state dict with the architecture its config describes, before that model is built for real.
+
+    The model is built on the ``meta`` device (shapes only, no memory), so a config.json with absurd but
+    in-range sizes (thousands of channels in many wide branches: tens of GB) is refused before anything
+    is allocated; float weights stored as integers are refused too (loading would cast them silently).
+    """
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise WeightsError(f"{source} does not hold a state dict (names -> tensors); it is not a fornet checkpoint.")
+    expected = build_from_meta(meta, config_source, device="meta").state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} {str(state[k].dtype).removeprefix('torch.')} in the file, "
+        f"{tuple(v.shape)} {str(v.dtype).removeprefix('torch.')} in the model"
+        for k, v in expected.items()
+        if k in state and (state[k].shape != v.shape or state[k].is_floating_point() != v.is_floating_point())
+    ]
+    if missing or unexpected or wrong:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                 f"{len(wrong)} of another shape or type (e.g. {wrong[0]})" if wrong else ""]
+        raise WeightsError(
+            f"The weights in {source} do not match the architecture in {config_source}: "
+            + "; ".join(p for p in parts if p) + ". Use the config.json that was saved with these weights."
+        )
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
@@ -162,13 +199,21 @@ def load_pretrained(folder: str | os.PathLike) -> tuple[FornetModel, ModelMeta]:
     return load_files(weights_path, config_path)
 
 
-def load_files(weights_path: Path, config_path: Path) -> tuple[FornetModel, ModelMeta]:
+def read_config_json(path: Path) -> Any:
+    """Parse a config.json; unreadable, malformed or absurdly nested files are a WeightsError."""
     try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{config_path} is not readable JSON ({exc}).") from None
+        raise WeightsError(f"{path} is not readable JSON ({exc}).") from None
+    except RecursionError:  # json recurses once per nesting level
+        raise WeightsError(f"{path} is not a fornet config: its JSON is nested too deeply to read.") from None
+
+
+def load_files(weights_path: Path, config_path: Path) -> tuple[FornetModel, ModelMeta]:
+    data = read_config_json(config_path)
     meta = ModelMeta.from_dict(data, str(config_path))
     state = load_state_dict_file(weights_path)
+    check_shapes(meta, state, str(weights_path), str(config_path))
     model = build_from_meta(meta, str(config_path))
     load_into(model, state, str(weights_path))
     model.eval()
@@ -205,7 +250,13 @@ def save_pretrained(model: FornetModel, folder: str | os.PathLike, meta: ModelMe
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
-    atomic_write_text(folder / CONFIG_NAME, json.dumps(meta.to_dict(), indent=2) + "\n")
+    try:
+        with atomic_path(folder / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt"})
+        atomic_write_text(folder / CONFIG_NAME, json.dumps(meta.to_dict(), indent=2) + "\n")
+    except Exception as exc:  # OSError, or safetensors' SafetensorError wrapping one (a full disk)
+        raise OutputError(
+            f"Could not write the checkpoint into {folder} ({write_failure(folder / WEIGHTS_NAME, exc)}). Files "
+            "there are either complete or absent. Free some space (or fix the folder's permissions) and try again."
+        ) from None
     return folder

@@ -1,0 +1,55 @@
+"""Helpers of the robustness tests: subprocess runs of the real CLI, and the one check that
+every failure is a clean ``Error:`` line with exit code 1 (never a traceback or an "internal error")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fornet_cli.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    """``fornet ARGS`` in this process (the real Typer app and its error handler)."""
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for ``python -m fornet_cli``: one thread (two processes share the 2 CI cores)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "FORNET_DEBUG": "", **extra}
+
+
+def run_cli(*args: str, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
+    """``python -m fornet_cli ARGS`` in a fresh process."""
+    popen.setdefault("env", cli_env())
+    cmd = [sys.executable, "-m", "fornet_cli", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def assert_clean_failure(result, *needles: str) -> str:
+    """Exit code 1, an ``Error:`` line naming every needle, and no traceback; returns stderr."""
+    code = getattr(result, "exit_code", getattr(result, "returncode", None))
+    stderr = result.stderr
+    assert code == 1, f"exit code {code}\n{stderr[-3000:]}"
+    assert "Error:" in stderr, stderr[-3000:]
+    for bad in ("Traceback", "internal error", "Original Traceback"):
+        assert bad not in stderr, stderr[-3000:]
+    flat = " ".join(stderr.split())  # Rich wraps long lines at the console width
+    for needle in needles:
+        assert " ".join(needle.split()) in flat, f"{needle!r} not in:\n{stderr[-3000:]}"
+    return stderr
+
+
+def train_args(root: Path, out: Path, iters: int, *extra: str) -> list[str]:
+    """``fornet train`` for fornet_mbv3 on the tiny data: 64x64 crops, batch 2, a checkpoint every step."""
+    return [
+        "train", "--root", str(root), "--data", "cityscapes", "--model", "fornet_mbv3", "--no-pretrained",
+        "--crop", "64", "--batch", "2", "--iters", str(iters), "--ckpt-every", "1", "--val-every", "1000",
+        "--workers", "0", "--lr", "1e-3", "--out", str(out), *extra,
+    ]
