@@ -61,6 +61,14 @@ def test_resume_continues_exactly(tiny_data: Path, tmp_path: Path) -> None:
     assert steps == [1, 2, 3, 4, 5, 6], "the log holds each step once after a resume"
 
 
+def test_loader_processes_do_not_change_the_result(tiny_data: Path, tmp_path: Path) -> None:
+    """Augmentation randomness is seeded per sample, not per process: --workers only changes speed."""
+    config = tiny_config(tiny_data, iters=3, ckpt_every=3)
+    a = _weights(train(config, tmp_path / "w0").model)
+    b = _weights(train(replace(config, workers=2), tmp_path / "w2").model)
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
 def test_validation_writes_best_checkpoint_and_metrics(tiny_data: Path, tmp_path: Path) -> None:
     result = train(tiny_config(tiny_data, iters=4, val_every=2), tmp_path / "run")
     assert [h["iter"] for h in result.history] == [2, 4]
