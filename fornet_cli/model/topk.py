@@ -14,10 +14,12 @@ from ..errors import ConfigError
 
 
 def normalize_ratios(ratios: float | Sequence[float], n_branches: int) -> tuple[float, ...]:
-    """Validate ratios; a single number applies to every branch."""
+    """Validate ratios; a single number (or a one-element sequence) applies to every branch."""
     if isinstance(ratios, (int, float)):
         ratios = (float(ratios),) * n_branches
     ratios = tuple(float(r) for r in ratios)
+    if len(ratios) == 1:  # `--topk 0` on the command line
+        ratios *= n_branches
     if len(ratios) != n_branches:
         raise ConfigError(f"Expected {n_branches} Top-K ratios (one per branch), got {len(ratios)}: {ratios}.")
     bad = [r for r in ratios if not 0.0 <= r <= 1.0 or r != r]

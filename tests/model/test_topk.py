@@ -65,3 +65,4 @@ def test_bad_ratios_are_refused(bad: tuple) -> None:
 
 def test_single_ratio_applies_to_every_branch() -> None:
     assert normalize_ratios(0, 4) == (0.0, 0.0, 0.0, 0.0)
+    assert normalize_ratios([1], 4) == (1.0, 1.0, 1.0, 1.0)
