@@ -13,7 +13,7 @@ validation split at its last iteration (not its best, so no row is picked after 
 measured once per row at --latency-size, all rows interleaved in one process. Runs already in --out are
 reused, so an interrupted study continues where it stopped.
 
-    python benchmarks/study.py                                 # 5 rows x 3 seeds, about an hour on 2 CPU cores
+    python benchmarks/study.py                                 # 5 rows x 3 seeds, about 52 minutes on 2 idle CPU cores
     python benchmarks/study.py --seeds 0,1,2,3,4 --iters 2000 --device cuda --train 400 --size 512x1024
 """
 
