@@ -21,7 +21,18 @@ from ..engine.hard_metrics import HardRegionConfig
 from ..engine.inference import InferenceConfig
 from ..fsutil import atomic_write_text
 from .console import err, print_json
-from .params import AmpOpt, CropOpt, DeviceOpt, ModeOpt, StrideOpt, TtaOpt, inference_config, resolve_device
+from .params import (
+    AmpOpt,
+    CropOpt,
+    DeviceOpt,
+    ModeOpt,
+    RegistryOpt,
+    StrideOpt,
+    TrustPickleOpt,
+    TtaOpt,
+    inference_config,
+    resolve_device,
+)
 
 
 def eval_command(
@@ -50,8 +61,8 @@ def eval_command(
     device: DeviceOpt = "auto",
     amp: AmpOpt = True,
     max_images: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
-    registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file.")] = False,
+    registry: RegistryOpt = None,
+    trust_pickle: TrustPickleOpt = False,
     json_out: Annotated[
         str | None,
         typer.Option("--json", metavar="FILE", help="Write every score as JSON to FILE ('-' for stdout)."),

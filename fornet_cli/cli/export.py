@@ -13,6 +13,7 @@ from ..engine.export import FORMATS, TOLERANCE, ExportOptions, ExportResult, def
 from ..engine.onnx_export import DEFAULT_OPSET, EXPORTERS
 from ..engine.weights import load_weights
 from .console import err, print_json
+from .params import RegistryOpt, TrustPickleOpt
 
 
 def export(
@@ -29,8 +30,8 @@ def export(
     tolerance: Annotated[float | None, typer.Option(help=f"Max |exported - eager| logit difference, relative to max(1, max |logit|) (default {TOLERANCE['fp32']:g}, fp16 {TOLERANCE['fp16']:g}).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     license: Annotated[str, typer.Option("--license", help="hub: the licence in the model card.")] = "mit",
-    registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")] = False,
+    registry: RegistryOpt = None,
+    trust_pickle: TrustPickleOpt = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
     """Export a model to ONNX, TorchScript or a Hugging Face Hub folder, verified against eager PyTorch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,6 +43,8 @@ StrideOpt = Annotated[str, typer.Option(help="Sliding-window step HxW.")]
 TtaOpt = Annotated[bool, typer.Option("--tta", help=f"Multi-scale {MS_SCALES} + flip test-time augmentation.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Half precision on CUDA.")]
+RegistryOpt = Annotated[Path | None, typer.Option(help="An extra weights.toml.")]
+TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")]
 
 
 def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool) -> InferenceConfig:

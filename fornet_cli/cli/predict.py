@@ -12,7 +12,18 @@ from ..engine.onnx_runtime import is_onnx_file, load_onnx
 from ..engine.predict import FORMATS, PredictConfig, predict_images
 from ..engine.weights import load_weights
 from .console import err, image_progress, print_json
-from .params import AmpOpt, CropOpt, DeviceOpt, ModeOpt, StrideOpt, TtaOpt, inference_config, resolve_device
+from .params import (
+    AmpOpt,
+    CropOpt,
+    DeviceOpt,
+    ModeOpt,
+    RegistryOpt,
+    StrideOpt,
+    TrustPickleOpt,
+    TtaOpt,
+    inference_config,
+    resolve_device,
+)
 
 
 def predict(
@@ -28,8 +39,8 @@ def predict(
     amp: AmpOpt = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (otherwise they are skipped).")] = False,
     allow_input_tree: Annotated[bool, typer.Option("--allow-input-tree", help="Allow --out inside an input folder.")] = False,
-    registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")] = False,
+    registry: RegistryOpt = None,
+    trust_pickle: TrustPickleOpt = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Predict segmentation masks; a file that cannot be read is reported and skipped (exit code 1)."""

@@ -16,7 +16,7 @@ from ..engine.selector_model import load_selector_model
 from ..engine.show_hardness import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from ..fsutil import atomic_write_text
 from .console import err, image_progress
-from .params import resolve_device
+from .params import RegistryOpt, TrustPickleOpt, resolve_device
 
 
 def parse_ratios(value: str | None) -> tuple[float, ...] | None:
@@ -44,8 +44,8 @@ def show_hardness_command(
     panel_width: Annotated[int, typer.Option("--panel-width", min=192, max=2048, help="Width of each figure panel in pixels.")] = 512,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(min=1, help="torch threads for the model; the figures are drawn on one more thread.")] = 1,
-    registry: Annotated[Path | None, typer.Option(help="An extra weights.toml.")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")] = False,
+    registry: RegistryOpt = None,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
     """Show where a FoR-Net model focuses (importance map, Top-K regions) and whether its errors fall there,
     against a boundary-band baseline of the same area."""
