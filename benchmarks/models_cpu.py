@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fornet_cli.engine.benchmark import DEFAULT_MODELS, BenchmarkConfig, run_benchmark
+from fornet_cli.benchmark.runner import DEFAULT_MODELS, BenchmarkConfig, run_benchmark
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import torch
 
+from fornet_cli.benchmark.runner import BenchmarkConfig
 from fornet_cli.data.synth import ensure_synth_dataset
-from fornet_cli.engine.benchmark import BenchmarkConfig
-from fornet_cli.engine.losses import LossConfig
-from fornet_cli.engine.train import train
-from fornet_cli.engine.train_config import TrainConfig, recipe
 from fornet_cli.fsutil import atomic_write_text
+from fornet_cli.training.config import TrainConfig, recipe
+from fornet_cli.training.loop import train
+from fornet_cli.training.losses import LossConfig
 
 ROWS = {
     "a": ("FoR-Net (mbv3), Top-K 0.1-0.4", {}),
@@ -70,7 +70,7 @@ def run_one(config: TrainConfig, out: Path) -> dict:
 def latency(base: TrainConfig, keys: list[str], size: tuple[int, int], runs: int) -> dict[str, float]:
     """Median latency of each row's model (random weights), rows interleaved in one process."""
     import fornet_cli
-    from fornet_cli.engine.benchmark import time_models
+    from fornet_cli.benchmark.runner import time_models
     from fornet_cli.model.peers import build_peer
 
     models = {}

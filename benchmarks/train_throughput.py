@@ -15,7 +15,7 @@ import time
 import torch
 
 import fornet_cli
-from fornet_cli.engine.losses import FornetLoss
+from fornet_cli.training.losses import FornetLoss
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 def load_weights(ref, **kwargs):  # type: ignore[no-untyped-def]
     """Load a FoR-Net model from a ``--weights`` reference (registry name, ``hf://org/repo[@rev]``, checkpoint
     or run folder, ``.safetensors`` file); returns ``LoadedModel(model, meta, source)``. See
-    :func:`fornet_cli.engine.weights.load_weights` for the options."""
-    from .engine.weights import load_weights as _load_weights  # keeps `import fornet_cli` light
+    :func:`fornet_cli.weights.resolve.load_weights` for the options."""
+    from .weights.resolve import load_weights as _load_weights  # keeps `import fornet_cli` light
 
     return _load_weights(ref, **kwargs)
 

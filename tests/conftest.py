@@ -34,7 +34,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fornet_mbv3 with random weights (seed 0), saved by the project in the published format."""
     import fornet_cli
     from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
-    from fornet_cli.model.pretrained import meta_for, save_pretrained
+    from fornet_cli.weights.format import meta_for, save_pretrained
 
     torch.manual_seed(0)
     model = fornet_cli.create_model("fornet_mbv3").eval()

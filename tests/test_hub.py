@@ -13,10 +13,10 @@ from hubserver import FakeHub
 
 import fornet_cli
 from fornet_cli import hub
-from fornet_cli.engine.checkpoint import save_checkpoint
-from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import ChecksumError, UnknownModelError, WeightsError
-from fornet_cli.model.pretrained import meta_for, save_pretrained
+from fornet_cli.weights.checkpoint import save_checkpoint
+from fornet_cli.weights.format import meta_for, save_pretrained
+from fornet_cli.weights.resolve import load_weights
 
 CLASSES = ["road", "car", "pole"]
 
@@ -204,7 +204,7 @@ def test_offline_mode_uses_the_cache_and_fails_clearly_without_it(
     load_weights("hf://fornet/test-mbv3", cache_dir=cache, endpoint=fake_hub.url)
     fake_hub.stop()
     code = (
-        "from fornet_cli.engine.weights import load_weights\n"
+        "from fornet_cli.weights.resolve import load_weights\n"
         "import sys\n"
         "print(load_weights(sys.argv[1] if len(sys.argv) > 1 else 'hf://fornet/test-mbv3').meta.class_names)\n"
     )

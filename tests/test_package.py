@@ -6,7 +6,7 @@ import fornet_cli
 
 def test_library_import_does_not_pull_in_the_cli_stack() -> None:
     code = (
-        "import sys, fornet_cli, fornet_cli.model, fornet_cli.engine.complexity\n"
+        "import sys, fornet_cli, fornet_cli.model, fornet_cli.model.complexity\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click'))\n"
         "assert not bad, bad\n"
     )
@@ -43,7 +43,7 @@ def test_model_package_does_not_import_data_or_engine() -> None:
 def test_load_weights_is_public(tmp_path) -> None:
     import torch
 
-    from fornet_cli.model.pretrained import meta_for, save_pretrained
+    from fornet_cli.weights.format import meta_for, save_pretrained
 
     model = fornet_cli.create_model("fornet_mbv3", num_classes=2).eval()
     save_pretrained(model, tmp_path, meta_for(model, ["a", "b"]))

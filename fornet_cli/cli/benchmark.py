@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..engine.benchmark import DEFAULT_MODELS, PEERS, RUNTIMES, BenchmarkConfig, BenchmarkResult, run_benchmark
+from ..benchmark.runner import DEFAULT_MODELS, PEERS, RUNTIMES, BenchmarkConfig, BenchmarkResult, run_benchmark
 from ..model import list_models
 from .console import err, print_json
 from .params import parse_size

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..engine.demo import DemoConfig, run_demo
+from ..demo import DemoConfig, run_demo
 from .console import err, print_json
 from .train import _ProgressView
 

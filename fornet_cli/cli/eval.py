@@ -16,10 +16,10 @@ from rich.table import Table
 
 from ..data.cityscapes import ENV_VAR
 from ..data.labels import CATEGORIES, CLASS_NAMES, INSTANCE_CLASS_NAMES
-from ..engine.evaluate import EvaluationResult, evaluate_model, evaluate_predictions
-from ..engine.hard_metrics import HardRegionConfig
-from ..engine.inference import InferenceConfig
+from ..evaluation.evaluate import EvaluationResult, evaluate_model, evaluate_predictions
+from ..evaluation.hard_regions import HardRegionConfig
 from ..fsutil import atomic_write_text
+from ..inference.predictor import InferenceConfig
 from .console import err, print_json
 from .params import (
     AmpOpt,
@@ -120,13 +120,13 @@ def _evaluate_weights(
 ) -> tuple[EvaluationResult, str]:
     from ..data.cityscapes import CityscapesDataset
     from ..data.transforms import TransformSettings, eval_transforms
-    from ..engine.weights import load_weights
+    from ..weights.resolve import load_weights
 
     if data not in ("cityscapes", "synth"):
         raise typer.BadParameter(f"{data!r}: use cityscapes or synth.", param_hint="--data")
     if data == "synth" and root is None:
         from ..data.synth import default_synth_root, ensure_synth_dataset
-        from ..engine.train_config import recipe
+        from ..training.config import recipe
 
         quick = recipe("cpu-quick")
         args = (quick.synth_train, quick.synth_val, quick.synth_size, quick.seed)

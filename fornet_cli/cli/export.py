@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..engine.export import FORMATS, TOLERANCE, ExportOptions, ExportResult, default_output, export_model
-from ..engine.onnx_export import DEFAULT_OPSET, EXPORTERS
-from ..engine.weights import load_weights
+from ..export.exporter import FORMATS, TOLERANCE, ExportOptions, ExportResult, default_output, export_model
+from ..export.onnx_graph import DEFAULT_OPSET, EXPORTERS
+from ..weights.resolve import load_weights
 from .console import err, print_json
 from .params import RegistryOpt, TrustPickleOpt
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..engine.complexity import summarize_model
 from ..model import list_models
+from ..model.complexity import summarize_model
 from .console import err, print_json
 from .params import parse_size
 

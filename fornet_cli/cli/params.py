@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..engine.inference import MS_SCALES, InferenceConfig
+from ..inference.predictor import MS_SCALES, InferenceConfig
 
 
 def parse_size(value: str) -> tuple[int, int]:

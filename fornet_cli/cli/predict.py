@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..engine.inference import Predictor
-from ..engine.onnx_runtime import is_onnx_file, load_onnx
-from ..engine.predict import FORMATS, PredictConfig, predict_images
-from ..engine.weights import load_weights
+from ..export.onnx_session import is_onnx_file, load_onnx
+from ..inference.predict import FORMATS, PredictConfig, predict_images
+from ..inference.predictor import Predictor
+from ..weights.resolve import load_weights
 from .console import err, image_progress, print_json
 from .params import (
     AmpOpt,

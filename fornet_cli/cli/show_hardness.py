@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..engine.hardness import DEFAULT_BAND_WIDTH
-from ..engine.selector_model import load_selector_model
-from ..engine.show_hardness import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from ..fsutil import atomic_write_text
+from ..hardness.analysis import DEFAULT_BAND_WIDTH
+from ..hardness.selector_model import load_selector_model
+from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from .console import err, image_progress
 from .params import RegistryOpt, TrustPickleOpt, resolve_device
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..engine.losses import LossConfig
-from ..engine.train import train as run_training
-from ..engine.train_config import RECIPES, recipe
+from ..training.config import RECIPES, recipe
+from ..training.loop import train as run_training
+from ..training.losses import LossConfig
 from .console import err, print_json
 from .params import parse_size
 

@@ -58,7 +58,7 @@ def test_single_format_writes_directly_and_matches_the_library(model_dir: Path, 
     out = tmp_path / "masks"
     assert runner.invoke(app, ["predict", str(images / "a.png"), "--out", str(out), "-w", str(model_dir)]).exit_code == 0
     mask = np.array(Image.open(out / "a.png"))
-    from fornet_cli.engine.weights import load_weights
+    from fornet_cli.weights.resolve import load_weights
 
     loaded = load_weights(model_dir)
     x = torch.from_numpy(np.array(Image.open(images / "a.png"))).permute(2, 0, 1)[None].float() / 255

@@ -20,7 +20,7 @@ from fornet_cli.cli import app
 from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
 from fornet_cli.data.synth import generate_dataset
 from fornet_cli.model import FornetConfig, FornetModel
-from fornet_cli.model.pretrained import meta_for, save_pretrained
+from fornet_cli.weights.format import meta_for, save_pretrained
 
 runner = CliRunner()
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities of TorchVision")
@@ -204,7 +204,7 @@ def test_gallery_sorting_script(tmp_path: Path) -> None:
         pytest.skip("node is not installed")
     import subprocess
 
-    from fornet_cli.engine.gallery import _JS
+    from fornet_cli.viz.gallery import _JS
 
     (tmp_path / "sort.js").write_text(_JS)
     (tmp_path / "shim.js").write_text(_DOM_SHIM)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from fornet_cli.engine.train import EpochSampler, train
-from fornet_cli.engine.train_config import TrainConfig
+from fornet_cli.training.config import TrainConfig
+from fornet_cli.training.loop import EpochSampler, train
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])

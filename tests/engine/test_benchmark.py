@@ -11,8 +11,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fornet_cli.cli import app
-from fornet_cli.engine.benchmark import (
+from fornet_cli.benchmark.memory import cpu_peak_supported, peak_memory_mib
+from fornet_cli.benchmark.runner import (
     PEERS,
     SWEEP_POINTS,
     BenchmarkConfig,
@@ -20,9 +20,9 @@ from fornet_cli.engine.benchmark import (
     run_benchmark,
     sweep_ratios,
 )
-from fornet_cli.engine.complexity import count_parameters
-from fornet_cli.engine.peak_memory import cpu_peak_supported, peak_memory_mib
+from fornet_cli.cli import app
 from fornet_cli.errors import ConfigError, UnknownModelError
+from fornet_cli.model.complexity import count_parameters
 
 runner = CliRunner()
 TINY = (64, 96)

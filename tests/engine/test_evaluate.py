@@ -14,11 +14,11 @@ from torch import nn
 
 import fornet_cli
 from fornet_cli.data.labels import ID_TO_TRAIN_ID, TRAIN_ID_TO_ID
-from fornet_cli.engine.evaluate import evaluate_model, evaluate_predictions
-from fornet_cli.engine.hard_metrics import HardRegionConfig
-from fornet_cli.engine.inference import InferenceConfig
-from fornet_cli.engine.prediction_files import PredictionIndex, find_ground_truth, match_predictions
+from fornet_cli.data.prediction_files import PredictionIndex, find_ground_truth, match_predictions
 from fornet_cli.errors import DataError
+from fornet_cli.evaluation.evaluate import evaluate_model, evaluate_predictions
+from fornet_cli.evaluation.hard_regions import HardRegionConfig
+from fornet_cli.inference.predictor import InferenceConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities of TorchVision")
 

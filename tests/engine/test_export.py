@@ -16,14 +16,14 @@ import torch
 
 import fornet_cli
 from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
-from fornet_cli.engine.checkpoint import save_checkpoint
-from fornet_cli.engine.export import ExportOptions, export_model, export_onnx, scene_batch
-from fornet_cli.engine.inference import Predictor
-from fornet_cli.engine.model_card import configuration_statement
-from fornet_cli.engine.onnx_runtime import META_KEY, OnnxModel, create_session, load_onnx
-from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import ConfigError, ExportError
-from fornet_cli.model.pretrained import ModelMeta, meta_for
+from fornet_cli.export.exporter import ExportOptions, export_model, export_onnx, scene_batch
+from fornet_cli.export.model_card import configuration_statement
+from fornet_cli.export.onnx_session import META_KEY, OnnxModel, create_session, load_onnx
+from fornet_cli.inference.predictor import Predictor
+from fornet_cli.weights.checkpoint import save_checkpoint
+from fornet_cli.weights.format import ModelMeta, meta_for
+from fornet_cli.weights.resolve import load_weights
 
 SMALL = {"height": 128, "width": 256}
 
@@ -266,7 +266,7 @@ def test_missing_onnxruntime_names_the_extra(mbv3_onnx: Path) -> None:
     code = (
         "import sys\n"
         "sys.modules['onnxruntime'] = None  # as if the package were not installed\n"
-        "from fornet_cli.engine.onnx_runtime import load_onnx\n"
+        "from fornet_cli.export.onnx_session import load_onnx\n"
         "from fornet_cli.errors import MissingDependencyError\n"
         "try:\n"
         f"    load_onnx({str(mbv3_onnx)!r})\n"

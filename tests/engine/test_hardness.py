@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from fornet_cli.engine.ground_truth import GroundTruthIndex, frame_name, read_ground_truth
-from fornet_cli.engine.hard_metrics import HardRegionConfig, HardRegionMetrics
-from fornet_cli.engine.hardness import analyze_image, area_matched, summarize
-from fornet_cli.engine.metrics import to_label_ids
-from fornet_cli.engine.selector_model import NoSelectorError, load_selector_model, require_selector
+from fornet_cli.data.ground_truth import GroundTruthIndex, frame_name, read_ground_truth
 from fornet_cli.errors import DataError
+from fornet_cli.evaluation.hard_regions import HardRegionConfig, HardRegionMetrics
+from fornet_cli.evaluation.metrics import to_label_ids
+from fornet_cli.hardness.analysis import analyze_image, area_matched, summarize
+from fornet_cli.hardness.selector_model import NoSelectorError, load_selector_model, require_selector
 
 ROAD, SIDEWALK, VOID = 7, 8, 0  # label ids (train ids 0, 1, ignored)
 
@@ -233,8 +233,8 @@ def test_models_without_a_selector_are_refused(tmp_path: Path) -> None:
 def test_band_curve_equals_boundary_bands() -> None:
     """The incremental, bit-packed curve against morphology.boundary_band width by width (odd widths: the
     packed words have a partial last word)."""
-    from fornet_cli.engine.hardness import band_curve
-    from fornet_cli.engine.morphology import boundary_band
+    from fornet_cli.evaluation.morphology import boundary_band
+    from fornet_cli.hardness.analysis import band_curve
 
     g = torch.Generator().manual_seed(3)
     pred = torch.randint(0, 3, (6, 9), generator=g).repeat_interleave(5, 0).repeat_interleave(9, 1)[:29, :77]

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import fornet_cli
-from fornet_cli.engine.inference import InferenceConfig, Predictor, logits_of, slide_windows
 from fornet_cli.errors import ConfigError
+from fornet_cli.inference.predictor import InferenceConfig, Predictor, logits_of, slide_windows
 
 C = 5
 

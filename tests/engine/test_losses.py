@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fornet_cli.engine.losses import (
+from fornet_cli.training.losses import (
     FornetLoss,
     LossConfig,
     cross_entropy,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from eval_test_data import write_dataset
 
-from fornet_cli.engine.evaluate import EvaluationResult, evaluate_predictions
+from fornet_cli.evaluation.evaluate import EvaluationResult, evaluate_predictions
 
 TOL = 1e-6
 # torchvision 0.29 deprecates its PNG decoder (fornet falls back to Pillow when it goes)

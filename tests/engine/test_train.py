@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from fornet_cli.data.synth import generate_dataset
-from fornet_cli.engine.checkpoint import load_checkpoint
-from fornet_cli.engine.train import EpochSampler, TrainingError, lr_factor, train
-from fornet_cli.engine.train_config import TrainConfig, recipe
-from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import ConfigError, DataError
+from fornet_cli.training.config import TrainConfig, recipe
+from fornet_cli.training.loop import EpochSampler, TrainingError, lr_factor, train
+from fornet_cli.weights.checkpoint import load_checkpoint
+from fornet_cli.weights.resolve import load_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,7 @@ def test_schedule_and_weight_decay_groups(tiny_data: Path) -> None:
     assert lr_factor(10, config) == pytest.approx(0.9)
     assert lr_factor(100, config) == 0.0
     from fornet_cli import create_model
-    from fornet_cli.engine.train import _param_groups
+    from fornet_cli.training.loop import _param_groups
 
     groups = _param_groups(create_model("fornet_mbv3"), replace(config, lr=0.01, head_lr_mult=10.0))
     for g in groups:

@@ -21,10 +21,10 @@ import torch
 from PIL import Image
 from robust_util import assert_clean_failure, invoke, run_cli, train_args
 
-from fornet_cli.engine.checkpoint import load_checkpoint
-from fornet_cli.engine.train import train
-from fornet_cli.engine.train_config import TrainConfig
 from fornet_cli.errors import OutputError
+from fornet_cli.training.config import TrainConfig
+from fornet_cli.training.loop import train
+from fornet_cli.weights.checkpoint import load_checkpoint
 
 
 def _config(root: Path, **changes) -> TrainConfig:

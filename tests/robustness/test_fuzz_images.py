@@ -20,10 +20,10 @@ from PIL import Image
 from robust_util import assert_clean_failure, invoke
 
 from fornet_cli.data.io import find_images
-from fornet_cli.engine.inference import InferenceConfig, Predictor
-from fornet_cli.engine.predict import PredictConfig, predict_images
-from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import DataError
+from fornet_cli.inference.predict import PredictConfig, predict_images
+from fornet_cli.inference.predictor import InferenceConfig, Predictor
+from fornet_cli.weights.resolve import load_weights
 
 RNG_SEED = 10
 

@@ -20,10 +20,10 @@ from robust_util import assert_clean_failure, invoke
 
 from fornet_cli.data.cityscapes import CityscapesDataset
 from fornet_cli.data.io import read_image, read_label
-from fornet_cli.engine.label_png import read_label_png
-from fornet_cli.engine.train import train
-from fornet_cli.engine.train_config import TrainConfig
+from fornet_cli.data.label_png import read_label_png
 from fornet_cli.errors import DataError
+from fornet_cli.training.config import TrainConfig
+from fornet_cli.training.loop import train
 
 GT_NAME = "aachen_000000_000019"
 

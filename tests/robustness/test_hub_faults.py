@@ -14,8 +14,8 @@ from hubserver import FakeHub
 from robust_util import assert_clean_failure, cli_env, run_cli
 
 from fornet_cli import hub
-from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import ChecksumError, WeightsError
+from fornet_cli.weights.resolve import load_weights
 
 REPO = "fornet/mbv3-random"
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from robust_util import cli_env, train_args
 
-from fornet_cli.engine.checkpoint import load_checkpoint
+from fornet_cli.weights.checkpoint import load_checkpoint
 
 KILLS = 20
 ITERS = 80  # kills are timed by checkpoints: at most 4 steps pass between two, so 20 runs cannot finish it

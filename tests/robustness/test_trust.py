@@ -18,9 +18,9 @@ from robust_util import assert_clean_failure, invoke, run_cli, train_args
 from safetensors.torch import save_file
 
 from fornet_cli import hub
-from fornet_cli.engine.checkpoint import save_checkpoint
-from fornet_cli.engine.weights import load_weights
 from fornet_cli.errors import WeightsError
+from fornet_cli.weights.checkpoint import save_checkpoint
+from fornet_cli.weights.resolve import load_weights
 
 
 def _copy(model_dir: Path, dest: Path) -> Path:

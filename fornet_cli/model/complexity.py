@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..model import create_model, get_entry
+from . import create_model, get_entry
 
 
 def count_parameters(model: nn.Module) -> int:

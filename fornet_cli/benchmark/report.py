@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .benchmark import BenchmarkConfig
+    from .runner import BenchmarkConfig
 
 REFERENCE = "lraspp_mobilenet_v3_large"  # ratios are given against this peer in eager PyTorch
 

@@ -18,9 +18,11 @@ from pathlib import Path
 import torch
 
 from .. import hub
+from ..distributed import check_device
 from ..errors import WeightsError
 from ..model import FornetModel
-from ..model.pretrained import (
+from .checkpoint import load_checkpoint, run_checkpoint
+from .format import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     ModelMeta,
@@ -29,8 +31,6 @@ from ..model.pretrained import (
     load_files,
     load_into,
 )
-from .checkpoint import load_checkpoint, run_checkpoint
-from .distributed import check_device
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ..fsutil import atomic_write_text
 
 if TYPE_CHECKING:
-    from .show_hardness import HardnessReport
+    from ..hardness.show import HardnessReport
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#18181b;background:#fff}

@@ -16,11 +16,11 @@ from typing import Any
 
 from torch import nn
 
-from ..model.pretrained import CONFIG_NAME, WEIGHTS_NAME, ModelMeta, load_pretrained, save_pretrained
-from .checkpoint import BEST, run_checkpoint
-from .complexity import count_macs, count_parameters
-from .export_check import Check, compare, eager, require_passed, scene_batch
+from ..model.complexity import count_macs, count_parameters
+from ..weights.checkpoint import BEST, run_checkpoint
+from ..weights.format import CONFIG_NAME, WEIGHTS_NAME, ModelMeta, load_pretrained, save_pretrained
 from .model_card import model_card
+from .verify import Check, compare, eager, require_passed, scene_batch
 
 README_NAME = "README.md"
 

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
-from .hard_metrics import scale_width
-from .metrics import class_iou, confusion_matrix, evaluated_mask, nanmean, to_label_ids
-from .morphology import PackedMask, boundary_band, edges
+from ..evaluation.hard_regions import scale_width
+from ..evaluation.metrics import class_iou, confusion_matrix, evaluated_mask, nanmean, to_label_ids
+from ..evaluation.morphology import PackedMask, boundary_band, edges
 
 # Band widths (pixels) of the baseline's coverage curve: every width up to 32, then coarser steps up to
 # 1024 px, beyond which a band covers a whole Cityscapes frame.

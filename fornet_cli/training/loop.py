@@ -22,16 +22,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .. import __version__
+from .. import distributed as dist
 from ..errors import ConfigError, DataError, FornetError, WeightsError, from_loader_worker
 from ..fsutil import atomic_write_text
+from ..inference.predictor import logits_of
 from ..model import FornetModel, FornetOutput, create_model, get_entry
 from ..model.peers import PEERS, build_peer
-from ..model.pretrained import meta_for
-from . import distributed as dist
-from .checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, save_checkpoint
-from .inference import logits_of
+from ..weights.checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, save_checkpoint
+from ..weights.format import meta_for
+from .config import TrainConfig
 from .losses import FornetLoss
-from .train_config import TrainConfig
 
 Event = dict[str, Any]
 Callback = Callable[[Event], None]
@@ -348,7 +348,7 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
             f"({config.batch} x {info.world_size} processes). Lower --batch or add images."
         )
 
-    from .weights import backbone_init
+    from ..weights.resolve import backbone_init
 
     if peer:
         if config.pretrained or config.topk_ratios is not None:
@@ -535,7 +535,7 @@ class _ValSamples(Dataset):
 
 def validate(model: nn.Module, val_data: Dataset, device: torch.device, info: dist.DistInfo) -> dict[str, Any]:
     """mIoU and hard-region scores on the validation split; ranks evaluate disjoint shards and sum counts."""
-    from .evaluate import evaluate_model
+    from ..evaluation.evaluate import evaluate_model
 
     indices = list(range(info.rank, len(val_data), info.world_size))  # type: ignore[arg-type]
     gather = dist.all_gather_object if info.enabled else None

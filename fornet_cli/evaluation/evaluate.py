@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.label_png import read_label_png
 from ..data.labels import IGNORE_INDEX, TRAIN_ID_TO_ID
+from ..data.prediction_files import EvalPair, find_ground_truth, match_predictions
 from ..errors import DataError, FornetError, from_loader_worker
-from .hard_metrics import HardRegionConfig, HardRegionMetrics, HardRegionScores
-from .inference import InferenceConfig, Predictor
-from .label_png import read_label_png
+from ..inference.predictor import InferenceConfig, Predictor
+from .hard_regions import HardRegionConfig, HardRegionMetrics, HardRegionScores
 from .metrics import (
     ImageStatistics,
     N,
@@ -34,7 +35,6 @@ from .metrics import (
     image_statistics,
     to_label_ids,
 )
-from .prediction_files import EvalPair, find_ground_truth, match_predictions
 
 Progress = Callable[[int, int], None]  # (images done, images in total; 0 when the total is unknown)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import UnknownModelError
 from ..model import PAPER_RATIOS, FornetConfig, get_entry
-from ..model.pretrained import ModelMeta
+from ..weights.format import ModelMeta
 
 PAPER_ID = "2605.02764"
 PAPER_TITLE = "Learning to Focus on Hard Regions for Efficient Semantic Segmentation"

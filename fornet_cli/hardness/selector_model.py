@@ -12,8 +12,8 @@ from typing import Any
 from torch import nn
 
 from ..errors import WeightsError
-from ..model.pretrained import CONFIG_NAME, WEIGHTS_NAME
-from .weights import LoadedModel, load_weights
+from ..weights.format import CONFIG_NAME, WEIGHTS_NAME
+from ..weights.resolve import LoadedModel, load_weights
 
 # Files that hold an exported graph: they compute logits only, without the importance map or the masks.
 EXPORT_SUFFIXES = (".onnx", ".ort", ".engine", ".plan", ".trt", ".tflite", ".pb", ".torchscript", ".mlmodel")

@@ -22,8 +22,8 @@ from ..data.io import find_images, image_size, read_image, write_png
 from ..data.labels import TRAIN_ID_TO_ID
 from ..errors import ConfigError, DataError, OutputError
 from ..fsutil import write_failure
-from ..model.pretrained import ModelMeta
-from .inference import Predictor
+from ..weights.format import ModelMeta
+from .predictor import Predictor
 
 FORMATS = ("trainid", "labelid", "color", "overlay")
 # In whole mode an image goes through the model at once, and activations grow with its pixels (fornet_mbv3

@@ -20,8 +20,8 @@ import torch
 
 from ..errors import ConfigError, OutputError, UnknownModelError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text, write_failure
-from .fornet import FornetConfig, FornetModel
-from .registry import get_entry
+from ..model.fornet import FornetConfig, FornetModel
+from ..model.registry import get_entry
 
 FORMAT = "fornet"
 FORMAT_VERSION = 1

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..errors import ExportError
-from ..model.pretrained import ModelMeta
-from .inference import logits_of
+from ..inference.predictor import logits_of
+from ..weights.format import ModelMeta
 
 TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2, "exact": 1e-6}
 MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.99, "exact": 1.0}

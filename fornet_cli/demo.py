@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ..data.synth import default_synth_root, ensure_synth_dataset
-from ..errors import ConfigError
-from ..fsutil import atomic_write_text
-from .train_config import TrainConfig, recipe
+from .data.synth import default_synth_root, ensure_synth_dataset
+from .errors import ConfigError
+from .fsutil import atomic_write_text
+from .training.config import TrainConfig, recipe
 
 Say = Callable[[str], None]
 
@@ -66,10 +66,10 @@ def demo_train_config(config: DemoConfig, cuda: bool) -> TrainConfig:
 
 def step_seconds(train_config: TrainConfig, root: Path, device: torch.device, steps: int = 3) -> float:
     """Seconds per training step of this config on this machine (a short warm-up, then ``steps`` steps)."""
-    from ..data.cityscapes import CityscapesDataset
-    from ..data.transforms import TransformSettings, train_transforms
-    from ..model import create_model
-    from .losses import FornetLoss
+    from .data.cityscapes import CityscapesDataset
+    from .data.transforms import TransformSettings, train_transforms
+    from .model import create_model
+    from .training.losses import FornetLoss
 
     settings = TransformSettings(crop_size=train_config.crop, scale_range=train_config.scale_range)
     data = CityscapesDataset(root, "train", transform=train_transforms(settings))
@@ -100,13 +100,13 @@ def step_seconds(train_config: TrainConfig, root: Path, device: torch.device, st
 
 def run_demo(config: DemoConfig, say: Say = lambda message: None, train_callback: Callable | None = None) -> DemoReport:
     from .distributed import setup
-    from .evaluate import evaluate_model
-    from .export import ExportOptions, export_model
-    from .inference import InferenceConfig, Predictor
-    from .predict import PredictConfig, predict_images
-    from .show_hardness import HardnessConfig, show_hardness
-    from .train import train
-    from .weights import load_weights
+    from .evaluation.evaluate import evaluate_model
+    from .export.exporter import ExportOptions, export_model
+    from .hardness.show import HardnessConfig, show_hardness
+    from .inference.predict import PredictConfig, predict_images
+    from .inference.predictor import InferenceConfig, Predictor
+    from .training.loop import train
+    from .weights.resolve import load_weights
 
     out = Path(config.out)
     if out.exists() and any(out.iterdir()) and not config.force:
@@ -137,8 +137,8 @@ def run_demo(config: DemoConfig, say: Say = lambda message: None, train_callback
     t = time.perf_counter()
     say("3/6 evaluate: official Cityscapes scores and hard-region scores on the validation split")
     loaded = load_weights(out / "train", device=device)
-    from ..data.cityscapes import CityscapesDataset
-    from ..data.transforms import eval_transforms
+    from .data.cityscapes import CityscapesDataset
+    from .data.transforms import eval_transforms
 
     val = CityscapesDataset(root, "val", transform=eval_transforms())
     evaluation = evaluate_model(loaded.model, val, InferenceConfig())

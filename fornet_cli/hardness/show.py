@@ -25,17 +25,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.ground_truth import GroundTruthIndex, read_ground_truth
 from ..data.io import find_images, read_image
 from ..errors import ConfigError, DataError
 from ..fsutil import atomic_path, atomic_write_text
-from ..model.pretrained import ModelMeta
+from ..inference.predictor import InferenceConfig, Predictor
 from ..viz import GroundTruthView, HardnessFigureData, class_palette, render_hardness_figure, thumbnail
 from ..viz.raster import compact
-from .ground_truth import GroundTruthIndex, read_ground_truth
-from .hardness import DEFAULT_BAND_WIDTH, HardnessSummary, ImageHardness, ImageMaps, analyze_image, summarize
-from .inference import InferenceConfig, Predictor
+from ..weights.format import ModelMeta
+from ..weights.resolve import LoadedModel
+from .analysis import DEFAULT_BAND_WIDTH, HardnessSummary, ImageHardness, ImageMaps, analyze_image, summarize
 from .selector_model import require_selector
-from .weights import LoadedModel
 
 THUMBS = "thumbs"
 INDEX = "index.html"
@@ -152,7 +152,7 @@ def show_hardness(
     ``on_image(done, total, path, status)`` reports progress (status: "done", "failed"). A file that cannot
     be read is reported, listed in ``failed`` and skipped.
     """
-    from .gallery import write_gallery
+    from ..viz.gallery import write_gallery
 
     start = time.perf_counter()
     model, meta = loaded.model, loaded.meta

@@ -1,7 +1,7 @@
 """Run an exported ONNX model with onnxruntime, as a drop-in for the PyTorch model.
 
 :class:`OnnxModel` is an ``nn.Module`` whose ``forward`` maps a normalised ``B x 3 x H x W`` tensor to logits,
-so :class:`~fornet_cli.engine.inference.Predictor` (whole image, sliding window, TTA) and ``fornet predict``
+so :class:`~fornet_cli.inference.predictor.Predictor` (whole image, sliding window, TTA) and ``fornet predict``
 use it unchanged. Class names, palette and mean/std come from the metadata ``fornet export`` embeds.
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, MissingDependencyError, WeightsError
-from ..model.pretrained import ModelMeta
+from ..weights.format import ModelMeta
 
 EXPORT_EXTRA = "pip install 'fornet-cli[export]'"
 ONNX_SUFFIX = ".onnx"
@@ -131,7 +131,7 @@ class OnnxModel(nn.Module):
 
 @dataclass
 class LoadedOnnx:
-    """Same fields as :class:`~fornet_cli.engine.weights.LoadedModel`, plus the device onnxruntime runs on."""
+    """Same fields as :class:`~fornet_cli.weights.resolve.LoadedModel`, plus the device onnxruntime runs on."""
 
     model: OnnxModel
     meta: ModelMeta

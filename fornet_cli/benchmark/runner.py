@@ -25,10 +25,10 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..model import create_model, get_entry, list_models
+from ..model.complexity import count_macs, count_parameters
 from ..model.peers import PEERS, build_peer
-from .benchmark_report import REFERENCE, BenchmarkResult, Measurement
-from .complexity import count_macs, count_parameters
-from .peak_memory import exact_cpu_accounting, peak_memory_mib
+from .memory import exact_cpu_accounting, peak_memory_mib
+from .report import REFERENCE, BenchmarkResult, Measurement
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -183,7 +183,7 @@ def run_benchmark(config: BenchmarkConfig, progress: Progress | None = None) -> 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     if "onnxruntime" in config.runtimes:
-        from .onnx_runtime import require
+        from ..export.onnx_session import require
 
         require("onnxruntime", "--runtime onnxruntime")
         require("onnx", "--runtime onnxruntime")
@@ -255,8 +255,8 @@ def _onnx_calls(
     model: nn.Module, name: str, x: torch.Tensor, tmp: Path, config: BenchmarkConfig
 ) -> tuple[Callable[[], Any], Callable[[], Callable[[], Any]]]:
     """The timed call on one session, and a factory of fresh sessions for the memory pass."""
-    from .export import ExportOptions, export_onnx
-    from .onnx_runtime import create_session
+    from ..export.exporter import ExportOptions, export_onnx
+    from ..export.onnx_session import create_session
 
     path = tmp / f"{name}.onnx"
     # The default `fornet export` graph (dynamic shapes), verified at a small size to keep this quick.

@@ -23,8 +23,11 @@ from torch import nn
 from .. import __version__
 from ..errors import ConfigError, ExportError
 from ..fsutil import atomic_path
-from ..model.pretrained import ModelMeta
-from .export_check import (
+from ..weights.format import ModelMeta
+from .hub_folder import export_hub
+from .onnx_graph import DEFAULT_OPSET, AllOutputs, LogitsOnly, build_graph, check_opset, set_metadata, upcast_fp16
+from .onnx_session import META_KEY, create_session, providers_for
+from .verify import (
     TOLERANCE,
     Check,
     compare,
@@ -34,9 +37,6 @@ from .export_check import (
     trace_shape,
     verification_shapes,
 )
-from .hub_export import export_hub
-from .onnx_export import DEFAULT_OPSET, AllOutputs, LogitsOnly, build_graph, check_opset, set_metadata, upcast_fp16
-from .onnx_runtime import META_KEY, create_session, providers_for
 
 __all__ = [
     "FORMATS",

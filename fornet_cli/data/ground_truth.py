@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.cityscapes import (
+from ..errors import DataError
+from .cityscapes import (
     IMAGE_DIR,
     LABEL_DIR,
     LABEL_SUFFIX,
@@ -25,8 +26,7 @@ from ..data.cityscapes import (
     read_label_ids,
     read_train_id_file,
 )
-from ..data.labels import TRAIN_ID_TO_ID
-from ..errors import DataError
+from .labels import TRAIN_ID_TO_ID
 
 _IMAGE_MARK = "_" + IMAGE_DIR  # "_leftImg8bit"
 
