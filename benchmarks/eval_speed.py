@@ -30,7 +30,8 @@ from PIL import Image
 
 from fornet_cli.data.label_png import read_label_png
 from fornet_cli.data.prediction_files import find_ground_truth, match_predictions
-from fornet_cli.evaluation.evaluate import default_workers, evaluate_predictions
+from fornet_cli.devices import default_workers
+from fornet_cli.evaluation.evaluate import evaluate_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("FORNET_FIXTURES", ROOT.parent / "shared" / "fixtures")) / "cityscapes-eval"

@@ -4,10 +4,9 @@ Segmentation", arXiv 2605.02764) as a library and a command-line tool.
 The library never imports the CLI stack (typer, rich).
 """
 
+from ._version import __version__
 from .errors import FornetError
 from .model import FornetConfig, FornetModel, FornetOutput, create_model, list_models, register_model
-
-__version__ = "0.1.0"
 
 
 def load_weights(ref, **kwargs):  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ import torch
 
 from .data.synth import default_synth_root, ensure_synth_dataset
 from .errors import ConfigError
+from .fmt import pct
 from .fsutil import atomic_write_text
 from .training.config import TrainConfig, recipe
 
@@ -193,7 +194,7 @@ def _headline(scores: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pct(v: Any) -> str:
-    return "–" if v is None else f"{100 * float(v):.1f}"
+    return pct(v, missing="–")
 
 
 def render_report(report: DemoReport) -> str:

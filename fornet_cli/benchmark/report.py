@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .runner import BenchmarkConfig
+from .config import BenchmarkConfig
 
 REFERENCE = "lraspp_mobilenet_v3_large"  # ratios are given against this peer in eager PyTorch
 

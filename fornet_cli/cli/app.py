@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from .. import __version__
+from .._version import __version__
 from ..errors import FornetError
 from .console import err
 

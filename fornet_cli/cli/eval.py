@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,8 +15,10 @@ from rich.table import Table
 
 from ..data.cityscapes import ENV_VAR
 from ..data.labels import CATEGORIES, CLASS_NAMES, INSTANCE_CLASS_NAMES
+from ..devices import resolve_device
 from ..evaluation.evaluate import EvaluationResult, evaluate_model, evaluate_predictions
 from ..evaluation.hard_regions import HardRegionConfig
+from ..fmt import pct
 from ..fsutil import atomic_write_text
 from ..inference.predictor import InferenceConfig
 from .console import err, print_json
@@ -31,7 +32,6 @@ from .params import (
     TrustPickleOpt,
     TtaOpt,
     inference_config,
-    resolve_device,
 )
 
 
@@ -183,9 +183,7 @@ def _write_json(data: dict[str, Any], path: Path | None) -> None:
 
 
 def _pct(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "[dim]-[/dim]"
-    return f"{100 * value:.2f}"
+    return pct(value, 2, missing="[dim]-[/dim]")
 
 
 def _report(result: EvaluationResult, what: str) -> None:

@@ -27,15 +27,6 @@ def parse_size(value: str) -> tuple[int, int]:
     return h, w
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 # Inference options shared by eval and predict.
 ModeOpt = Annotated[str, typer.Option(help="whole (the full image at once) or slide (windows of --crop every --stride).")]
 CropOpt = Annotated[str, typer.Option(help="Sliding-window size HxW.")]

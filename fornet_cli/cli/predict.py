@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..devices import resolve_device
 from ..export.onnx_session import is_onnx_file, load_onnx
 from ..inference.predict import FORMATS, PredictConfig, predict_images
 from ..inference.predictor import Predictor
@@ -22,7 +23,6 @@ from .params import (
     TrustPickleOpt,
     TtaOpt,
     inference_config,
-    resolve_device,
 )
 
 

@@ -4,19 +4,20 @@ errors fall there. Figures, an index.html gallery and summary.json; the summary 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from ..devices import resolve_device
+from ..fmt import pct
 from ..fsutil import atomic_write_text
 from ..hardness.analysis import DEFAULT_BAND_WIDTH
 from ..hardness.selector_model import load_selector_model
 from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from .console import err, image_progress
-from .params import RegistryOpt, TrustPickleOpt, resolve_device
+from .params import RegistryOpt, TrustPickleOpt
 
 
 def parse_ratios(value: str | None) -> tuple[float, ...] | None:
@@ -83,20 +84,21 @@ def _json_path(value: str | None) -> Path | None:
 
 
 def _pct(value: float | None) -> str:
-    return "[dim]-[/dim]" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+    return pct(value, missing="[dim]-[/dim]")
 
 
 def _print_summary(report: HardnessReport) -> None:
-    """The selector against the boundary band on stderr."""
-    s = report.summary
+    """The selector against the boundary band on stderr, from the rows the gallery shows too."""
+    s = report.summary.to_dict()
     err.print(
-        f"{s.images} images ({s.images_with_gt} with ground truth), {report.seconds:.1f} s. "
+        f"{s['images']} images ({s['images_with_ground_truth']} with ground truth), {report.seconds:.1f} s. "
         f"Figures and {INDEX}, {SUMMARY} in {report.out}",
         highlight=False,
     )
-    if s.selector is None or s.band is None or s.gt_band is None:
-        areas = ", ".join(f"Top-{r:g}: {_pct(a)} %" for r, a in zip(s.ratios, s.area))
-        err.print(f"No ground truth, so no error recall. Hardness (mean S) {s.hardness:.3f}; areas {areas}.", highlight=False)
+    rows, band, gt = s["selector"], s["band_fixed"], s["gt_band"]
+    if band is None or gt is None:
+        areas = ", ".join(f"Top-{row['ratio']:g}: {_pct(row['area'])} %" for row in rows)
+        err.print(f"No ground truth, so no error recall. Hardness (mean S) {s['hardness']:.3f}; areas {areas}.", highlight=False)
         return
     table = Table(
         title="Errors found (%): the selector's Top-K regions vs a predicted-boundary band of the same area",
@@ -104,27 +106,26 @@ def _print_summary(report: HardnessReport) -> None:
     )
     for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band"):
         table.add_column(col, justify="left" if col == "Top-K ratio" else "right")
-    sel = s.selector
-    for i, r in enumerate(s.ratios):
-        m = s.matched[i]
-        diff = None if m is None else sel.error_recall[i] - m.error_recall
-        color = "" if diff is None or math.isnan(diff) else ("green" if diff > 0 else "red")
+    for row in rows:
+        m, diff = row["band_area_matched"], row["recall_minus_band"]
+        color = "" if diff is None else ("green" if diff > 0 else "red")
         table.add_row(
-            f"{r:g}", _pct(sel.coverage[i]), _pct(sel.error_recall[i]), f"{sel.lift[i]:.2f}",
-            _pct(None if m is None else m.error_recall), "-" if m is None else f"{m.width:.1f}",
+            f"{row['ratio']:g}", _pct(row["coverage"]), _pct(row["error_recall"]),
+            "-" if row["lift"] is None else f"{row['lift']:.2f}",
+            _pct(None if m is None else m["error_recall"]), "-" if m is None else f"{m['width_px']:.1f}",
             f"[{color}]{_pct(diff)}[/{color}]" if color else _pct(diff),
         )
     err.print(table)
-    if any(m is None for m in s.matched):
+    if any(row["band_area_matched"] is None for row in rows):
         err.print(
             "[dim]-: even the widest band around the predicted boundaries covers less than the selector's region "
             "(the predictions have few boundaries).[/dim]"
         )
-    widths = ", ".join(f"{d} px at {size}" for size, d in s.band_widths_px.items())
+    widths = ", ".join(f"{d} px at {size}" for size, d in band["width_px"].items())
     err.print(
-        f"Fixed band d = {s.band_width:g} px at 1024x2048 ({widths}): coverage {_pct(s.band.coverage[0])} %, "
-        f"recall {_pct(s.band.error_recall[0])} %. Ground-truth band (reference): coverage "
-        f"{_pct(s.gt_band.coverage[0])} %, recall {_pct(s.gt_band.error_recall[0])} %. "
-        f"mIoU {_pct(s.miou)} %, {_pct(sel.error_rate)} % of evaluated pixels wrong.",
+        f"Fixed band d = {band['width_px_at_1024x2048']:g} px at 1024x2048 ({widths}): coverage "
+        f"{_pct(band['coverage'])} %, recall {_pct(band['error_recall'])} %. Ground-truth band (reference): coverage "
+        f"{_pct(gt['coverage'])} %, recall {_pct(gt['error_recall'])} %. "
+        f"mIoU {_pct(s['miou'])} %, {_pct(s['error_rate'])} % of evaluated pixels wrong.",
         highlight=False,
     )

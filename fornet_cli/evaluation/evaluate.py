@@ -6,12 +6,10 @@ Both stream image by image into :class:`SegmentationMetrics` (the official score
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +21,7 @@ from torch import nn
 from ..data.label_png import read_label_png
 from ..data.labels import IGNORE_INDEX, TRAIN_ID_TO_ID
 from ..data.prediction_files import EvalPair, find_ground_truth, match_predictions
+from ..devices import default_workers, torch_threads
 from ..errors import DataError, FornetError, from_loader_worker
 from ..inference.predictor import InferenceConfig, Predictor
 from .hard_regions import HardRegionConfig, HardRegionMetrics, HardRegionScores
@@ -130,17 +129,6 @@ def _count_pair(pair: EvalPair, hard: HardRegionMetrics | None) -> _Counted:
     return _Counted(stats, hist, (int(gt.shape[0]), int(gt.shape[1])))
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Parallelise over images, not inside ops: intra-op threads on a busy machine wait for each other."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
     """``map`` over a thread pool, in order, with a bounded number of items in flight (bounded memory)."""
     if workers <= 1:
@@ -167,10 +155,6 @@ def _ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iter
 _END = object()
 
 
-def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
-
-
 def evaluate_predictions(
     pred_dir: str | Path,
     gt_root: str | Path,
@@ -195,7 +179,7 @@ def evaluate_predictions(
     metrics = SegmentationMetrics(per_image=per_image)
     hard_metrics = HardRegionMetrics(hard) if hard is not None else None
     workers = default_workers() if workers is None else max(1, workers)
-    with _torch_threads(1):
+    with torch_threads(1):
         for i, counted in enumerate(_ordered_map(lambda p: _count_pair(p, hard_metrics), pairs, workers)):
             metrics.add(counted.stats)
             if hard_metrics is not None and counted.histogram is not None:

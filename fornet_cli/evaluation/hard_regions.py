@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..data.labels import CLASS_NAMES, THIN_CLASS_NAMES
 from ..errors import ConfigError, DataError
+from ..fmt import none_if_nan
 from .metrics import EVAL_IDS, EVALUATED_ID, N, class_iou, evaluated_mask, fast_bincount, nanmean
 from .morphology import boundary_band, distance_levels
 
@@ -94,14 +95,10 @@ class SelectorScores:
             "ratios": list(self.ratios),
             "error_recall": list(self.error_recall),
             "coverage": list(self.coverage),
-            "lift": [_none_if_nan(v) for v in self.lift],
-            "error_rate_inside": [_none_if_nan(v) for v in self.error_rate_inside],
-            "error_rate": _none_if_nan(self.error_rate),
+            "lift": [none_if_nan(v) for v in self.lift],
+            "error_rate_inside": [none_if_nan(v) for v in self.error_rate_inside],
+            "error_rate": none_if_nan(self.error_rate),
         }
-
-
-def _none_if_nan(v: float) -> float | None:
-    return None if math.isnan(v) else v
 
 
 @dataclass(frozen=True)
@@ -128,12 +125,12 @@ class HardRegionScores:
     def to_dict(self) -> dict[str, Any]:
         return {
             "boundary_width": self.boundary_width,
-            "boundary_miou": _none_if_nan(self.boundary_miou),
-            "boundary_iou": {k: _none_if_nan(v) for k, v in self.boundary_iou.items()},
-            "trimap_miou": {_fmt_width(w): _none_if_nan(v) for w, v in self.trimap_miou.items()},
-            "trimap_pixel_share": {_fmt_width(w): _none_if_nan(v) for w, v in self.trimap_pixel_share.items()},
-            "thin_miou": _none_if_nan(self.thin_miou),
-            "thin_iou": {k: _none_if_nan(v) for k, v in self.thin_iou.items()},
+            "boundary_miou": none_if_nan(self.boundary_miou),
+            "boundary_iou": {k: none_if_nan(v) for k, v in self.boundary_iou.items()},
+            "trimap_miou": {_fmt_width(w): none_if_nan(v) for w, v in self.trimap_miou.items()},
+            "trimap_pixel_share": {_fmt_width(w): none_if_nan(v) for w, v in self.trimap_pixel_share.items()},
+            "thin_miou": none_if_nan(self.thin_miou),
+            "thin_iou": {k: none_if_nan(v) for k, v in self.thin_iou.items()},
             "width_reference_size": list(REFERENCE_SIZE),
             "pixel_radii": {
                 size: dict(zip(map(_fmt_width, self.thresholds), radii)) for size, radii in self.pixel_radii.items()

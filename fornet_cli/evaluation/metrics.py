@@ -42,6 +42,7 @@ from ..data.labels import (
     TRAIN_ID_TO_ID,
 )
 from ..errors import DataError
+from ..fmt import nan_to_none, none_if_nan
 
 N = NUM_LABEL_IDS  # 34 label ids, 0..33
 
@@ -347,14 +348,6 @@ def category_iiou(conf: np.ndarray, inst: InstanceCounts) -> dict[str, float]:
     return out
 
 
-def _nan_to_none(d: dict[str, float]) -> dict[str, float | None]:
-    return {k: (None if math.isnan(v) else v) for k, v in d.items()}
-
-
-def _none_if_nan(v: float) -> float | None:
-    return None if math.isnan(v) else v
-
-
 @dataclass(frozen=True)
 class ImageScore:
     """Scores of a single image (from its own confusion matrix)."""
@@ -369,9 +362,9 @@ class ImageScore:
         return {
             "name": self.name,
             "valid_pixels": self.valid_pixels,
-            "pixel_accuracy": _none_if_nan(self.pixel_accuracy),
-            "miou": _none_if_nan(self.miou),
-            "class_iou": _nan_to_none(self.class_iou),
+            "pixel_accuracy": none_if_nan(self.pixel_accuracy),
+            "miou": none_if_nan(self.miou),
+            "class_iou": nan_to_none(self.class_iou),
         }
 
 
@@ -419,17 +412,17 @@ class SegmentationScores:
     def to_dict(self, confusion: bool = True) -> dict[str, Any]:
         """JSON-ready: NaN becomes None (null), like the official result file."""
         out: dict[str, Any] = {
-            "miou": _none_if_nan(self.miou),
-            "miiou": _none_if_nan(self.miiou),
-            "category_miou": _none_if_nan(self.category_miou),
-            "category_miiou": _none_if_nan(self.category_miiou),
-            "pixel_accuracy": _none_if_nan(self.pixel_accuracy),
-            "mean_accuracy": _none_if_nan(self.mean_accuracy),
-            "class_iou": _nan_to_none(self.class_iou),
-            "class_iiou": None if self.class_iiou is None else _nan_to_none(self.class_iiou),
-            "category_iou": _nan_to_none(self.category_iou),
-            "category_iiou": None if self.category_iiou is None else _nan_to_none(self.category_iiou),
-            "class_accuracy": _nan_to_none(self.class_accuracy),
+            "miou": none_if_nan(self.miou),
+            "miiou": none_if_nan(self.miiou),
+            "category_miou": none_if_nan(self.category_miou),
+            "category_miiou": none_if_nan(self.category_miiou),
+            "pixel_accuracy": none_if_nan(self.pixel_accuracy),
+            "mean_accuracy": none_if_nan(self.mean_accuracy),
+            "class_iou": nan_to_none(self.class_iou),
+            "class_iiou": None if self.class_iiou is None else nan_to_none(self.class_iiou),
+            "category_iou": nan_to_none(self.category_iou),
+            "category_iiou": None if self.category_iiou is None else nan_to_none(self.category_iiou),
+            "class_accuracy": nan_to_none(self.class_accuracy),
             "valid_pixels": self.valid_pixels,
             "num_images": self.num_images,
         }

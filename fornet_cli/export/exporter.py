@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, ExportError
 from ..fsutil import atomic_path
 from ..weights.format import ModelMeta

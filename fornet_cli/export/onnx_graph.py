@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ExportError
-from ..inference.predictor import logits_of
+from ..model.outputs import logits_of
 from .onnx_session import require
 
 Exporter = Literal["legacy", "dynamo"]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError
-from ..inference.predictor import logits_of
+from ..model.outputs import logits_of
 from ..weights.format import ModelMeta
 
 TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2, "exact": 1e-6}

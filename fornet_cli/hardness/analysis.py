@@ -35,6 +35,7 @@ from ..errors import ConfigError, DataError
 from ..evaluation.hard_regions import scale_width
 from ..evaluation.metrics import class_iou, confusion_matrix, evaluated_mask, nanmean, to_label_ids
 from ..evaluation.morphology import PackedMask, boundary_band, edges
+from ..fmt import none_if_nan
 
 # Band widths (pixels) of the baseline's coverage curve: every width up to 32, then coarser steps up to
 # 1024 px, beyond which a band covers a whole Cityscapes frame.
@@ -89,11 +90,6 @@ class RegionCounts:
 
 def _div(num: float, den: float) -> float:
     return float(num) / float(den) if den else float("nan")
-
-
-def _num(value: float) -> float | None:
-    """JSON-safe: NaN -> None."""
-    return None if value is None or math.isnan(value) else float(value)
 
 
 def count_regions(regions: torch.Tensor, valid: torch.Tensor, wrong: torch.Tensor) -> RegionCounts:
@@ -187,13 +183,13 @@ class ImageHardness:
     def to_dict(self) -> dict[str, Any]:
         topk = []
         for i, r in enumerate(self.ratios):
-            row: dict[str, Any] = {"ratio": r, "area": _num(self.area[i])}
+            row: dict[str, Any] = {"ratio": r, "area": none_if_nan(self.area[i])}
             if self.topk is not None:
                 row.update(
-                    coverage=_num(self.topk.coverage[i]),
-                    error_recall=_num(self.topk.error_recall[i]),
-                    lift=_num(self.topk.lift[i]),
-                    gt_band_inside=_num(self.gt_band_inside[i]),
+                    coverage=none_if_nan(self.topk.coverage[i]),
+                    error_recall=none_if_nan(self.topk.error_recall[i]),
+                    lift=none_if_nan(self.topk.lift[i]),
+                    gt_band_inside=none_if_nan(self.gt_band_inside[i]),
                 )
             topk.append(row)
         out: dict[str, Any] = {
@@ -204,8 +200,8 @@ class ImageHardness:
             "hardness": self.importance_mean,
             "importance_max": self.importance_max,
             "has_ground_truth": self.has_gt,
-            "miou": _num(self.miou),
-            "error_rate": _num(self.error_rate),
+            "miou": none_if_nan(self.miou),
+            "error_rate": none_if_nan(self.error_rate),
             "topk": topk,
             "band": None,
             "gt_band": None,
@@ -219,9 +215,9 @@ class ImageHardness:
 def _region_dict(counts: RegionCounts, i: int, **extra: Any) -> dict[str, Any]:
     return {
         **extra,
-        "coverage": _num(counts.coverage[i]),
-        "error_recall": _num(counts.error_recall[i]),
-        "lift": _num(counts.lift[i]),
+        "coverage": none_if_nan(counts.coverage[i]),
+        "error_recall": none_if_nan(counts.error_recall[i]),
+        "lift": none_if_nan(counts.lift[i]),
     }
 
 
@@ -316,9 +312,9 @@ class MatchedBand:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "coverage": _num(self.coverage),
-            "error_recall": _num(self.error_recall),
-            "lift": _num(self.lift),
+            "coverage": none_if_nan(self.coverage),
+            "error_recall": none_if_nan(self.error_recall),
+            "lift": none_if_nan(self.lift),
             "width_px": round(self.width, 3),
             "widths_mixed": [self.width_low, self.width_high],
             "mix": round(self.mix, 6),
@@ -366,24 +362,24 @@ class HardnessSummary:
         sel, band = self.selector, self.band
         rows = []
         for i, r in enumerate(self.ratios):
-            row: dict[str, Any] = {"ratio": r, "area": _num(self.area[i])}
+            row: dict[str, Any] = {"ratio": r, "area": none_if_nan(self.area[i])}
             if sel is not None:
                 m = self.matched[i]
                 row.update(
-                    coverage=_num(sel.coverage[i]),
-                    error_recall=_num(sel.error_recall[i]),
-                    lift=_num(sel.lift[i]),
-                    gt_band_inside=_num(self.gt_band_inside[i]),
+                    coverage=none_if_nan(sel.coverage[i]),
+                    error_recall=none_if_nan(sel.error_recall[i]),
+                    lift=none_if_nan(sel.lift[i]),
+                    gt_band_inside=none_if_nan(self.gt_band_inside[i]),
                     band_area_matched=None if m is None else m.to_dict(),
-                    recall_minus_band=None if m is None else _num(sel.error_recall[i] - m.error_recall),
+                    recall_minus_band=None if m is None else none_if_nan(sel.error_recall[i] - m.error_recall),
                 )
             rows.append(row)
         out: dict[str, Any] = {
             "images": self.images,
             "images_with_ground_truth": self.images_with_gt,
-            "hardness": _num(self.hardness),
-            "miou": _num(self.miou),
-            "error_rate": None if sel is None else _num(sel.error_rate),
+            "hardness": none_if_nan(self.hardness),
+            "miou": none_if_nan(self.miou),
+            "error_rate": None if sel is None else none_if_nan(sel.error_rate),
             "selector": rows,
             "band_fixed": None,
             "gt_band": None,
@@ -396,7 +392,7 @@ class HardnessSummary:
             out["gt_band"] = _region_dict(self.gt_band, 0, width_px=self.band_widths_px)
             c = self.curve
             out["band_curve"] = [
-                {"width_px": d, "coverage": _num(c.coverage[j]), "error_recall": _num(c.error_recall[j])}
+                {"width_px": d, "coverage": none_if_nan(c.coverage[j]), "error_recall": none_if_nan(c.error_recall[j])}
                 for j, d in enumerate(self.curve_widths)
             ]
         return out

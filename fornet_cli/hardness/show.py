@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from torch import nn
 
 from ..data.ground_truth import GroundTruthIndex, read_ground_truth
 from ..data.io import find_images, read_image
+from ..devices import torch_threads
 from ..errors import ConfigError, DataError
 from ..fsutil import atomic_path, atomic_write_text
 from ..inference.predictor import InferenceConfig, Predictor
@@ -173,7 +173,7 @@ def show_hardness(
     # The figure of image i is drawn and encoded on a second thread (Pillow and numpy release the GIL)
     # while the model runs on image i + 1; torch gets one intra-op thread so that the two do not fight
     # over the cores (oversubscribed OpenMP threads spin and can run 30x slower on a busy machine).
-    with _torch_threads(config.threads), ThreadPoolExecutor(max_workers=1) as pool:
+    with torch_threads(config.threads), ThreadPoolExecutor(max_workers=1) as pool:
         drawing: Future | None = None
         for i, job in enumerate(jobs):
             try:
@@ -207,8 +207,9 @@ def show_hardness(
         failed=failed,
     )
     report.seconds = time.perf_counter() - start
-    atomic_write_text(out / SUMMARY, json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
-    write_gallery(report, out / INDEX)
+    document = report.to_dict()
+    atomic_write_text(out / SUMMARY, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_gallery(document, out / INDEX)
     return report
 
 
@@ -287,18 +288,6 @@ def _draw(data: HardnessFigureData, figure: Path, thumb: Path, config: HardnessC
 
 def _stride(model: nn.Module) -> int:
     return int(getattr(model, "stride", 0))
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` for the block (None: unchanged)."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def display_name(rel: Path) -> str:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..model.outputs import logits_of
 
 # MMSegmentation's multi-scale test ratios for Cityscapes.
 MS_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -70,21 +71,6 @@ class InferenceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """The logits in a model's output: a tensor, ``{"out": ...}``, ``FornetOutput`` or a tuple."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, dict):
-        if "out" in output:
-            return output["out"]
-        raise ConfigError(f"The model returned a dict without 'out' (keys: {sorted(output)}); cannot find logits.")
-    if hasattr(output, "logits"):
-        return output.logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise ConfigError(f"Cannot find logits in a model output of type {type(output).__name__}.")
 
 
 def slide_windows(

@@ -1,7 +1,8 @@
 """FoR-Net models: the paper's configuration and our efficient variants."""
 
 from . import variants as _variants  # noqa: F401  (registers the built-in variants)
-from .fornet import PAPER_RATIOS, FornetConfig, FornetModel, FornetOutput
+from .fornet import PAPER_RATIOS, FornetConfig, FornetModel
+from .outputs import FornetOutput, logits_of
 from .registry import ModelEntry, create_model, get_entry, list_models, register_model
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "create_model",
     "get_entry",
     "list_models",
+    "logits_of",
     "register_model",
 ]

@@ -25,13 +25,13 @@ class Backbone(nn.Module):
         name: str,
         output_stride: int,
         indices: tuple[int, ...],
-        pretrained: bool | str | os.PathLike = False,
+        pretrained: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
         import timm
 
         kwargs: dict = {}
-        if isinstance(pretrained, (str, os.PathLike)) and not isinstance(pretrained, bool):
+        if pretrained is not None:
             path = Path(pretrained)
             if not path.is_file():
                 raise WeightsError(f"Backbone weights file {path} does not exist. Pass an existing .safetensors file.")
@@ -41,7 +41,6 @@ class Backbone(nn.Module):
                     "Convert them with safetensors.torch.save_file."
                 )
             kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
-            pretrained = True
         if list(indices) != sorted(set(indices)):
             raise ConfigError(f"Backbone {name}: feature indices {indices} must be increasing.")
         try:
@@ -52,7 +51,7 @@ class Backbone(nn.Module):
                     features_only=True,
                     output_stride=output_stride,
                     out_indices=indices,
-                    pretrained=bool(pretrained),
+                    pretrained=pretrained is not None,
                     **kwargs,
                 )
         except (OSError, RuntimeError) as exc:  # network, missing file, or mismatching state dict

@@ -15,7 +15,6 @@ import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +22,7 @@ from torch import nn
 
 from .backbone import Backbone
 from .layers import ConvBNReLU, conv_block
+from .outputs import FornetOutput
 from .topk import normalize_ratios, straight_through, topk_masks
 
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4)
@@ -57,14 +57,6 @@ class FornetConfig:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
         return cls(**values)
-
-
-class FornetOutput(NamedTuple):
-    """What training and show-hardness need: logits at input size, importance logit and masks at the grid."""
-
-    logits: torch.Tensor  # B x num_classes x H x W
-    importance: torch.Tensor  # B x 1 x h x w, the logit z (float32)
-    masks: torch.Tensor  # B x n_branches x h x w, hard 0/1 Top-K masks
 
 
 class Selector(nn.Module):
@@ -127,7 +119,7 @@ class FornetModel(nn.Module):
         self,
         config: FornetConfig,
         num_classes: int = 19,
-        pretrained_backbone: bool | str | os.PathLike = False,
+        pretrained_backbone: str | os.PathLike | None = None,
         topk_ratios: float | Sequence[float] | None = None,
         name: str = "",
     ) -> None:

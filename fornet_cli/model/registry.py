@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..errors import UnknownModelError, WeightsError, close_matches
+from ..errors import UnknownModelError, close_matches
 from .fornet import FornetConfig, FornetModel
 
 
@@ -44,7 +43,7 @@ def get_entry(name: str) -> ModelEntry:
 def create_model(
     name: str,
     num_classes: int = 19,
-    pretrained_backbone: bool | str | os.PathLike = False,
+    pretrained_backbone: str | os.PathLike | None = None,
     topk_ratios: float | Sequence[float] | None = None,
 ) -> FornetModel:
     """Build a registered variant.
@@ -52,25 +51,12 @@ def create_model(
     Args:
         name: a name from :func:`list_models`.
         num_classes: output classes (19 for Cityscapes trainIds).
-        pretrained_backbone: ``False`` for random init, a path to a ``.safetensors`` file with the
-            backbone's ImageNet weights (timm key names), or ``True`` for the variant's registered ImageNet
-            weights (downloaded and verified through the weights registry, see ``fornet weights list``).
+        pretrained_backbone: None for random init, or a path to a ``.safetensors`` file with the backbone's
+            ImageNet weights (timm key names). The model package never downloads: resolve the variant's
+            registered weights with :func:`fornet_cli.weights.imagenet_weights` and pass the path here.
         topk_ratios: override the variant's Top-K ratios (one per branch, or one number for all).
     """
     entry = get_entry(name)
-    if pretrained_backbone is True:
-        pretrained_backbone = backbone_weights_file(entry)
     return FornetModel(
         entry.config, num_classes=num_classes, pretrained_backbone=pretrained_backbone, topk_ratios=topk_ratios, name=name
     )
-
-
-def backbone_weights_file(entry: ModelEntry) -> Path:
-    """Download (or find in the cache) and verify the variant's registered ImageNet weights."""
-    from .. import hub  # imported here: building a model without pretrained weights needs no Hub code
-
-    if entry.backbone_weights is None:
-        raise WeightsError(f"No ImageNet weights are registered for {entry.name}; train it with --no-pretrained.")
-    spec = hub.get_spec(entry.backbone_weights, hub.load_registry())
-    path, _ = hub.download_spec(spec)
-    return path

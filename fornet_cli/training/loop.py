@@ -21,12 +21,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .. import __version__
 from .. import distributed as dist
+from .._version import __version__
 from ..errors import ConfigError, DataError, FornetError, WeightsError, from_loader_worker
+from ..fmt import none_if_nan
 from ..fsutil import atomic_write_text
-from ..inference.predictor import logits_of
 from ..model import FornetModel, FornetOutput, create_model, get_entry
+from ..model.outputs import logits_of
 from ..model.peers import PEERS, build_peer
 from ..weights.checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, save_checkpoint
 from ..weights.format import meta_for
@@ -348,7 +349,7 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
             f"({config.batch} x {info.world_size} processes). Lower --batch or add images."
         )
 
-    from ..weights.resolve import backbone_init
+    from ..weights.backbone import backbone_init
 
     if peer:
         if config.pretrained or config.topk_ratios is not None:
@@ -363,7 +364,7 @@ def _train(config, out: Path, info: dist.DistInfo, *, resume, force, emit: Callb
                 m.momentum = 0.1
         meta = None  # not a FoR-Net checkpoint: --weights cannot load it
     else:
-        pretrained = backbone_init(config.pretrained, config.model) if state is None else False
+        pretrained = backbone_init(config.pretrained, config.model) if state is None else None
         model = create_model(config.model, config.num_classes, pretrained_backbone=pretrained, topk_ratios=config.topk_ratios)
         cityscapes = config.num_classes == len(CLASS_NAMES)
         class_names = list(CLASS_NAMES) if cityscapes else [f"class_{i}" for i in range(config.num_classes)]
@@ -554,7 +555,9 @@ def val_summary(result: Any) -> dict[str, Any]:
 
 
 def _num(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and v != v) else round(float(v), 5)
+    """A score for the training log: 5 decimals, None when undefined."""
+    v = none_if_nan(v)
+    return None if v is None else round(v, 5)
 
 
 def _training_summary(config: TrainConfig) -> dict[str, Any]:

@@ -1,21 +1,20 @@
 """The show-hardness ``index.html``: the set summary and a table of every figure, sortable by any column.
 
+It renders the document that ``summary.json`` holds (``HardnessReport.to_dict()``), so the page and the
+JSON cannot disagree, and this module needs nothing from the package that computed the numbers.
 Self-contained on purpose: inline CSS and JavaScript, no fonts, scripts or images from elsewhere, and every
 link relative to the file, so it opens from ``file://`` with no server and no internet.
 """
 
 from __future__ import annotations
 
-import math
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import quote
 
+from ..fmt import pct
 from ..fsutil import atomic_write_text
-
-if TYPE_CHECKING:
-    from ..hardness.show import HardnessReport
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#18181b;background:#fff}
@@ -61,16 +60,20 @@ _JS = """
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
-    return "&ndash;" if value is None or math.isnan(value) else f"{100 * value:.{digits}f}&nbsp;%"
+    return pct(value, digits, missing="&ndash;", suffix="&nbsp;%")
 
 
 def _points(value: float | None) -> str:
     """A difference of two shares, in percentage points."""
-    return "&ndash;" if value is None or math.isnan(value) else f"{100 * value:+.1f}&nbsp;pts"
+    return pct(value, 1, missing="&ndash;", suffix="&nbsp;pts", sign=True)
+
+
+def _fixed(value: float | None, spec: str, unit: str = "") -> str:
+    return "&ndash;" if value is None else f"{format(value, spec)}{unit}"
 
 
 def _num_cell(value: float | None, text: str, cls: str = "") -> str:
-    v = "" if value is None or math.isnan(value) else f"{value:.6g}"
+    v = "" if value is None else f"{value:.6g}"
     klass = f' class="{cls}"' if cls else ""
     return f'<td data-v="{v}"{klass}>{text}</td>'
 
@@ -80,37 +83,36 @@ def _href(rel: str) -> str:
     return "/".join(quote(part) for part in rel.split("/"))
 
 
-def render_gallery(report: HardnessReport) -> str:
-    """The HTML text of the gallery."""
-    s = report.summary
-    model = report.model
-    ratios = s.ratios
+def render_gallery(report: dict[str, Any]) -> str:
+    """The HTML text of the gallery for a show-hardness report document (summary.json's content)."""
+    s, model = report["summary"], report["model"]
+    ratios = ", ".join(f"{r:g}" for r in model["topk_ratios"])
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>fornet show-hardness: {s.images} images</title>",
+        f"<title>fornet show-hardness: {s['images']} images</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>Where does the model focus, and is that where it errs?</h1>",
         f'<p class="muted">{escape(str(model["architecture"]))} from {escape(str(model["source"]))}; Top-K ratios '
-        f'{escape(", ".join(f"{r:g}" for r in ratios))}; importance grid stride {model["stride"]}. '
-        f"{s.images} images ({s.images_with_gt} with ground truth) in {report.seconds:.1f} s. "
+        f"{escape(ratios)}; importance grid stride {model['stride']}. "
+        f"{s['images']} images ({s['images_with_ground_truth']} with ground truth) in {report['seconds']:.1f} s. "
         'Numbers also in <a href="summary.json">summary.json</a>.</p>',
     ]
-    parts += _summary_section(report)
+    parts += _summary_section(s)
     parts += _images_section(report)
     parts.append(f"<script>{_JS}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _summary_section(report: HardnessReport) -> list[str]:
-    s = report.summary
-    if s.selector is None or s.band is None or s.gt_band is None:
+def _summary_section(s: dict[str, Any]) -> list[str]:
+    rows_data = s["selector"]
+    if s["band_fixed"] is None or s["gt_band"] is None:
         return [
             "<h2>Set summary</h2>",
             f"<p>No ground truth: errors cannot be counted. Hardness (mean importance S over the images): "
-            f"{s.hardness:.3f}. The Top-K regions cover "
-            + ", ".join(f"{_pct(a)} (Top {100 * r:g}&nbsp;%)" for r, a in zip(s.ratios, s.area))
+            f"{_fixed(s['hardness'], '.3f')}. The Top-K regions cover "
+            + ", ".join(f"{_pct(row['area'])} (Top {100 * row['ratio']:g}&nbsp;%)" for row in rows_data)
             + " of the pixels.</p>",
         ]
     rows = [
@@ -122,36 +124,32 @@ def _summary_section(report: HardnessReport) -> list[str]:
         "<th>lift</th><th>band error recall (same area)</th><th>band width</th><th>selector &minus; band (points)</th>"
         "<th>GT boundary band inside</th></tr></thead><tbody>",
     ]
-    sel = s.selector
-    for i, r in enumerate(s.ratios):
-        m = s.matched[i]
-        diff = None if m is None else sel.error_recall[i] - m.error_recall
-        cls = "" if diff is None or math.isnan(diff) else ("good" if diff > 0 else "bad")
+    for row in rows_data:
+        m = row.get("band_area_matched")
+        diff = row.get("recall_minus_band")
+        cls = "" if diff is None else ("good" if diff > 0 else "bad")
         rows.append(
-            f"<tr><td class=name>Top {100 * r:g}&nbsp;%</td><td>{_pct(sel.coverage[i])}</td>"
-            f"<td>{_pct(sel.error_recall[i])}</td><td>{_lift(sel.lift[i])}</td>"
-            f"<td>{_pct(None if m is None else m.error_recall)}</td>"
-            f"<td>{'&ndash;' if m is None else f'{m.width:.1f}&nbsp;px'}</td>"
-            f'<td class="{cls}">{_points(diff)}</td><td>{_pct(s.gt_band_inside[i])}</td></tr>'
+            f"<tr><td class=name>Top {100 * row['ratio']:g}&nbsp;%</td><td>{_pct(row['coverage'])}</td>"
+            f"<td>{_pct(row['error_recall'])}</td><td>{_fixed(row['lift'], '.2f')}</td>"
+            f"<td>{_pct(None if m is None else m['error_recall'])}</td>"
+            f"<td>{_fixed(None if m is None else m['width_px'], '.1f', '&nbsp;px')}</td>"
+            f'<td class="{cls}">{_points(diff)}</td><td>{_pct(row["gt_band_inside"])}</td></tr>'
         )
-    widths = ", ".join(f"{d}&nbsp;px at {size}" for size, d in s.band_widths_px.items())
+    band, gt = s["band_fixed"], s["gt_band"]
+    widths = ", ".join(f"{d}&nbsp;px at {size}" for size, d in band["width_px"].items())
     rows += [
         "</tbody></table>",
-        f"<p>Fixed band, d = {s.band_width:g}&nbsp;px at 1024x2048 ({widths}): covers {_pct(s.band.coverage[0])} "
-        f"and finds {_pct(s.band.error_recall[0])} of the errors (lift {_lift(s.band.lift[0])}). "
-        f"Reference with ground truth: the band around the true boundaries covers {_pct(s.gt_band.coverage[0])} "
-        f"and holds {_pct(s.gt_band.error_recall[0])} of the errors. mIoU over the set {_pct(s.miou)}, "
-        f"{_pct(sel.error_rate)} of the evaluated pixels wrong.</p>",
+        f"<p>Fixed band, d = {band['width_px_at_1024x2048']:g}&nbsp;px at 1024x2048 ({widths}): covers "
+        f"{_pct(band['coverage'])} and finds {_pct(band['error_recall'])} of the errors (lift "
+        f"{_fixed(band['lift'], '.2f')}). Reference with ground truth: the band around the true boundaries covers "
+        f"{_pct(gt['coverage'])} and holds {_pct(gt['error_recall'])} of the errors. mIoU over the set "
+        f"{_pct(s['miou'])}, {_pct(s['error_rate'])} of the evaluated pixels wrong.</p>",
     ]
     return rows
 
 
-def _lift(value: float) -> str:
-    return "&ndash;" if math.isnan(value) else f"{value:.2f}"
-
-
-def _images_section(report: HardnessReport) -> list[str]:
-    ratios = report.summary.ratios
+def _images_section(report: dict[str, Any]) -> list[str]:
+    ratios = report["model"]["topk_ratios"]
     heads = [
         '<th data-nosort class=name>figure</th>',
         '<th class=name data-first="asc">image</th>',
@@ -169,36 +167,37 @@ def _images_section(report: HardnessReport) -> list[str]:
         "pixels the region covers.</p>",
         f'<table id="images" class="images" data-sort="2"><thead><tr>{"".join(heads)}</tr></thead><tbody>',
     ]
-    for im in report.images:
-        fig, thumb = im.extra["figure"], im.extra["thumbnail"]
+    for im in report["per_image"]:
+        fig, thumb, name = im["figure"], im["thumbnail"], im["name"]
         cells = [
-            f'<td class=thumb><a href="{_href(fig)}"><img src="{_href(thumb)}" alt="{escape(im.name)}" '
+            f'<td class=thumb><a href="{_href(fig)}"><img src="{_href(thumb)}" alt="{escape(name)}" '
             'loading="lazy" width="256"></a></td>',
-            f'<td class=name><a href="{_href(fig)}">{escape(im.name)}</a></td>',
-            _num_cell(im.importance_mean, f"{im.importance_mean:.3f}"),
-            _num_cell(im.miou, _pct(im.miou)),
-            _num_cell(im.error_rate, _pct(im.error_rate)),
+            f'<td class=name><a href="{_href(fig)}">{escape(name)}</a></td>',
+            _num_cell(im["hardness"], f"{im['hardness']:.3f}"),
+            _num_cell(im["miou"], _pct(im["miou"])),
+            _num_cell(im["error_rate"], _pct(im["error_rate"])),
         ]
-        for i in range(len(ratios)):
-            if im.topk is None:
-                cells.append(_num_cell(None, f"&ndash; / {_pct(im.area[i], 0)}"))
+        for region in im["topk"]:
+            if not im["has_ground_truth"]:
+                cells.append(_num_cell(None, f"&ndash; / {_pct(region['area'], 0)}"))
             else:
-                rec, cov = im.topk.error_recall[i], im.topk.coverage[i]
+                rec, cov = region["error_recall"], region["coverage"]
                 cells.append(_num_cell(rec, f"{_pct(rec, 0)} / {_pct(cov, 0)}"))
-        if im.band is None:
+        band = im["band"]
+        if band is None:
             cells.append(_num_cell(None, "&ndash;"))
         else:
-            rec, cov = im.band.error_recall[0], im.band.coverage[0]
+            rec, cov = band["error_recall"], band["coverage"]
             cells.append(_num_cell(rec, f"{_pct(rec, 0)} / {_pct(cov, 0)}"))
         rows.append(f"<tr>{''.join(cells)}</tr>")
     rows.append("</tbody></table>")
-    if report.failed:
+    if report["failed"]:
         rows.append("<h2>Not shown</h2><ul>")
-        rows += [f"<li>{escape(p)}: {escape(e)}</li>" for p, e in report.failed]
+        rows += [f"<li>{escape(f['path'])}: {escape(f['error'])}</li>" for f in report["failed"]]
         rows.append("</ul>")
     return rows
 
 
-def write_gallery(report: HardnessReport, target: Path) -> Path:
+def write_gallery(report: dict[str, Any], target: Path) -> Path:
     """Write the gallery atomically; links are relative to ``target``'s folder (the output folder)."""
     return atomic_write_text(target, render_gallery(report))

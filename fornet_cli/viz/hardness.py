@@ -11,13 +11,13 @@ The importance map and the Top-K masks live on the feature grid; they are upsamp
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
+from ..fmt import pct as fmt_pct
 from . import colors
 from .layout import ColorBar, LegendItem, Panel, compose
 from .raster import (
@@ -69,7 +69,7 @@ class HardnessFigureData:
 
 def pct(value: float, digits: int = 0) -> str:
     """A share as a percentage for labels; '-' when undefined."""
-    return "-" if value is None or math.isnan(value) else f"{100 * value:.{digits}f}%"
+    return fmt_pct(value, digits, suffix="%")
 
 
 def ratio_label(ratio: float) -> str:

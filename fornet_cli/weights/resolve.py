@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .. import hub
-from ..distributed import check_device
+from ..devices import check_device
 from ..errors import WeightsError
 from ..model import FornetModel
 from .checkpoint import load_checkpoint, run_checkpoint
@@ -136,28 +136,3 @@ def _from_checkpoint(path: Path) -> LoadedModel:
     model = build_from_meta(meta, str(path))
     load_into(model, state["model"], str(path))
     return LoadedModel(model, meta, str(path))
-
-
-def backbone_init(pretrained: bool | str, model_name: str) -> bool | Path:
-    """What ``create_model(pretrained_backbone=...)`` gets for a training run's ``pretrained`` setting.
-
-    ``False``: random init. ``True``: the variant's registered ImageNet weights. A string: a
-    ``.safetensors`` file, or a registry name of kind ``backbone`` (downloaded and verified).
-    """
-    if pretrained is False or pretrained is True:
-        return pretrained
-    path = Path(pretrained).expanduser()
-    if path.suffix == ".safetensors" or os.sep in pretrained:
-        if not path.is_file():
-            raise WeightsError(f"Backbone weights file {path} does not exist.")
-        return path
-    spec = hub.get_spec(pretrained, hub.load_registry())
-    if spec.kind != "backbone":
-        raise WeightsError(f"{spec.name!r} is a {spec.kind} checkpoint, not ImageNet backbone weights.")
-    from ..model import get_entry
-
-    expected = get_entry(model_name).config.backbone
-    if spec.architecture != expected:
-        raise WeightsError(f"{spec.name!r} are weights for {spec.architecture}, but {model_name} uses {expected}.")
-    weights, _ = hub.download_spec(spec)
-    return weights

@@ -9,7 +9,8 @@ from torch import nn
 
 import fornet_cli
 from fornet_cli.errors import ConfigError
-from fornet_cli.inference.predictor import InferenceConfig, Predictor, logits_of, slide_windows
+from fornet_cli.inference.predictor import InferenceConfig, Predictor, slide_windows
+from fornet_cli.model.outputs import logits_of
 
 C = 5
 

@@ -1,4 +1,4 @@
-"""Run by tests/engine/test_train.py under ``torchrun --nproc_per_node=2``: train a few steps with gloo,
+"""Run by tests/training/test_train.py under ``torchrun --nproc_per_node=2``: train a few steps with gloo,
 then write this rank's weights and the data indices it trained on."""
 
 import os

@@ -169,7 +169,7 @@ def test_kill_during_training_never_leaves_a_corrupt_checkpoint(tiny_data: Path,
 
 @pytest.mark.slow
 def test_ddp_two_gloo_processes_end_with_identical_weights(tiny_data: Path, tmp_path: Path) -> None:
-    script = ROOT / "tests" / "engine" / "ddp_worker.py"
+    script = ROOT / "tests" / "training" / "ddp_worker.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            str(tiny_data), str(tmp_path)]
