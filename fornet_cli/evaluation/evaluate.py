@@ -24,16 +24,9 @@ from ..data.prediction_files import EvalPair, find_ground_truth, match_predictio
 from ..devices import default_workers, torch_threads
 from ..errors import DataError, FornetError, from_loader_worker
 from ..inference.predictor import InferenceConfig, Predictor
+from .counting import ImageStatistics, N, evaluated_mask, image_statistics, to_label_ids, widen
 from .hard_regions import HardRegionConfig, HardRegionMetrics, HardRegionScores
-from .metrics import (
-    ImageStatistics,
-    N,
-    SegmentationMetrics,
-    SegmentationScores,
-    evaluated_mask,
-    image_statistics,
-    to_label_ids,
-)
+from .metrics import SegmentationMetrics, SegmentationScores
 
 Progress = Callable[[int, int], None]  # (images done, images in total; 0 when the total is unknown)
 T = TypeVar("T")
@@ -92,11 +85,6 @@ def check_prediction(pred: torch.Tensor, gt: torch.Tensor, path: Path) -> None:
             )
 
 
-def _widen(ids: torch.Tensor) -> torch.Tensor:
-    """16-bit label maps (legal, if unusual) as int32: few torch ops take uint16."""
-    return torch.from_numpy(ids.numpy().astype(np.int32)) if ids.dtype == torch.uint16 else ids
-
-
 @dataclass
 class _Counted:
     stats: ImageStatistics
@@ -105,8 +93,8 @@ class _Counted:
 
 
 def _count_pair(pair: EvalPair, hard: HardRegionMetrics | None) -> _Counted:
-    pred = _widen(read_label_png(pair.prediction, "prediction"))
-    gt = _widen(read_label_png(pair.label_ids, "ground truth"))
+    pred = widen(read_label_png(pair.prediction, "prediction"))
+    gt = widen(read_label_png(pair.label_ids, "ground truth"))
     if pred.shape != gt.shape:
         raise DataError(
             f"The prediction {pair.prediction} is {pred.shape[1]}x{pred.shape[0]} (width x height) but its ground "

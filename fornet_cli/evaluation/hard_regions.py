@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from ..data.labels import CLASS_NAMES, THIN_CLASS_NAMES
 from ..errors import ConfigError, DataError
 from ..fmt import none_if_nan
-from .metrics import EVAL_IDS, EVALUATED_ID, N, class_iou, evaluated_mask, fast_bincount, nanmean
+from .counting import EVAL_IDS, EVALUATED_ID, N, evaluated_mask, fast_bincount
+from .metrics import class_iou, nanmean
 from .morphology import boundary_band, distance_levels
 
 REFERENCE_SIZE = (1024, 2048)  # widths are given in pixels at this size and scaled with the image

@@ -34,8 +34,9 @@ from ..viz import GroundTruthView, HardnessFigureData, class_palette, render_har
 from ..viz.raster import compact
 from ..weights.format import ModelMeta
 from ..weights.resolve import LoadedModel
-from .analysis import DEFAULT_BAND_WIDTH, HardnessSummary, ImageHardness, ImageMaps, analyze_image, summarize
+from .analysis import DEFAULT_BAND_WIDTH, ImageHardness, ImageMaps, analyze_image
 from .selector_model import require_selector
+from .summary import HardnessSummary, summarize
 
 THUMBS = "thumbs"
 INDEX = "index.html"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from fornet_cli.data.labels import NAME_TO_LABEL, THIN_CLASS_NAMES
 from fornet_cli.errors import ConfigError
+from fornet_cli.evaluation.counting import confusion_matrix
 from fornet_cli.evaluation.hard_regions import HardRegionConfig, HardRegionMetrics, scale_width
-from fornet_cli.evaluation.metrics import confusion_matrix
 from fornet_cli.evaluation.morphology import boundary_band, dilate, dilate_elementwise, distance_levels, edges
 
 A, B = NAME_TO_LABEL["road"].id, NAME_TO_LABEL["sidewalk"].id

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from fornet_cli.data.labels import CLASS_NAMES, NAME_TO_LABEL
 from fornet_cli.errors import DataError
-from fornet_cli.evaluation.metrics import (
+from fornet_cli.evaluation.counting import (
     AVG_CLASS_SIZE,
-    SegmentationMetrics,
     confusion_matrix,
     fast_bincount,
     instance_counts,
     to_label_ids,
 )
+from fornet_cli.evaluation.metrics import SegmentationMetrics
 
 ROAD, SIDEWALK, CAR, PERSON, RIDER = (NAME_TO_LABEL[n].id for n in ("road", "sidewalk", "car", "person", "rider"))
 UNLABELED, CARAVAN, TRUCK = 0, 29, 27

@@ -15,10 +15,11 @@ from safetensors.torch import save_file
 
 from fornet_cli.data.ground_truth import GroundTruthIndex, frame_name, read_ground_truth
 from fornet_cli.errors import DataError
+from fornet_cli.evaluation.counting import to_label_ids
 from fornet_cli.evaluation.hard_regions import HardRegionConfig, HardRegionMetrics
-from fornet_cli.evaluation.metrics import to_label_ids
-from fornet_cli.hardness.analysis import analyze_image, area_matched, summarize
+from fornet_cli.hardness.analysis import analyze_image
 from fornet_cli.hardness.selector_model import NoSelectorError, load_selector_model, require_selector
+from fornet_cli.hardness.summary import area_matched, summarize
 
 ROAD, SIDEWALK, VOID = 7, 8, 0  # label ids (train ids 0, 1, ignored)
 
