@@ -7,10 +7,10 @@ show-hardness gallery, export to ONNX and verify it, and write ``report.html`` l
 
 from __future__ import annotations
 
-import html
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ import torch
 
 from .data.synth import default_synth_root, ensure_synth_dataset
 from .errors import ConfigError
-from .fmt import pct
+from .extras import ONNX_PACKAGES, require_all
 from .fsutil import atomic_write_text
 from .training.config import TrainConfig, recipe
+from .viz.report import render_demo_report
 
 Say = Callable[[str], None]
 
@@ -99,86 +100,115 @@ def step_seconds(train_config: TrainConfig, root: Path, device: torch.device, st
     return (time.perf_counter() - t0) / steps
 
 
-def run_demo(config: DemoConfig, say: Say = lambda message: None, train_callback: Callable | None = None) -> DemoReport:
-    from .distributed import setup
-    from .evaluation.evaluate import evaluate_model
-    from .export.exporter import ExportOptions, export_model
-    from .hardness.show import HardnessConfig, show_hardness
-    from .inference.predict import PredictConfig, predict_images
-    from .inference.predictor import InferenceConfig, Predictor
-    from .training.loop import train
-    from .weights.resolve import load_weights
+@contextmanager
+def _timed(seconds: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    seconds[key] = time.perf_counter() - start
 
+
+def run_demo(config: DemoConfig, say: Say = lambda message: None, train_callback: Callable | None = None) -> DemoReport:
+    """Generate data, train, evaluate, predict, show hardness and export into ``config.out``; see the module."""
+    from .distributed import setup
+
+    # The last step exports to ONNX and verifies it in onnxruntime: say so now, not after minutes of training.
+    require_all(ONNX_PACKAGES, "fornet demo (its last step exports the model to ONNX and verifies it)")
     out = Path(config.out)
     if out.exists() and any(out.iterdir()) and not config.force:
         raise ConfigError(f"{out} is not empty. Pass --force to replace the demo there, or choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
     device = setup(config.device).device
-    cuda = device.type == "cuda"
-    tc = demo_train_config(config, cuda)
+    tc = demo_train_config(config, device.type == "cuda")
     seconds: dict[str, float] = {}
-
-    t = time.perf_counter()
-    say(f"1/6 data: {tc.synth_train} + {tc.synth_val} synthetic street scenes at {tc.synth_size[0]}x{tc.synth_size[1]}")
-    root = ensure_synth_dataset(default_synth_root(tc.synth_train, tc.synth_val, tc.synth_size, tc.seed),
-                                tc.synth_train, tc.synth_val, tc.synth_size, tc.seed)
-    seconds["data"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    per_step = step_seconds(tc, root, device)
-    # ~10 % of the budget for data loading and validation (measured: a step in the loop costs ~15 % more
-    # than in this probe, validation four times costs ~3 %); a multiple of 4 so the last validation is the end.
-    iters = max(52, int(config.minutes * 60 * 0.88 / per_step) // 4 * 4)
-    tc = replace(tc, iters=iters, val_every=max(1, iters // 4), ckpt_every=max(1, iters // 10),
-                 warmup_iters=min(tc.warmup_iters, iters // 10))
-    say(f"2/6 train: {tc.model} for {iters} iterations ({per_step:.2f} s/step measured, budget {config.minutes:g} min)")
-    result = train(tc, out / "train", force=True, callback=train_callback)
-    seconds["train"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    say("3/6 evaluate: official Cityscapes scores and hard-region scores on the validation split")
-    loaded = load_weights(out / "train", device=device)
-    from .data.cityscapes import CityscapesDataset
-    from .data.transforms import eval_transforms
-
-    val = CityscapesDataset(root, "val", transform=eval_transforms())
-    evaluation = evaluate_model(loaded.model, val, InferenceConfig())
-    atomic_write_text(out / "metrics.json", json.dumps(evaluation.to_dict(), indent=2, allow_nan=False) + "\n")
-    seconds["evaluate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    say("4/6 predict: colour masks, overlays and labelId files for the validation images")
+    with _timed(seconds, "data"):
+        say(f"1/6 data: {tc.synth_train} + {tc.synth_val} synthetic street scenes at {tc.synth_size[0]}x{tc.synth_size[1]}")
+        root = ensure_synth_dataset(default_synth_root(tc.synth_train, tc.synth_val, tc.synth_size, tc.seed),
+                                    tc.synth_train, tc.synth_val, tc.synth_size, tc.seed)
+    with _timed(seconds, "train"):
+        tc, per_step = _fit_budget(tc, root, device, config.minutes)
+        say(f"2/6 train: {tc.model} for {tc.iters} iterations ({per_step:.2f} s/step measured, budget {config.minutes:g} min)")
+        result = _train(tc, out / "train", train_callback)
+    loaded = _load(out / "train", device)
+    with _timed(seconds, "evaluate"):
+        say("3/6 evaluate: official Cityscapes scores and hard-region scores on the validation split")
+        evaluation = _evaluate(loaded, root, out / "metrics.json")
     val_images = root / "leftImg8bit" / "val"
-    summary = predict_images(Predictor(loaded.model, InferenceConfig()), loaded.meta, [val_images], out / "predictions",
-                             PredictConfig(formats=("color", "overlay", "labelid"), overwrite=True))
-    seconds["predict"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    say("5/6 show-hardness: where the model focuses, and whether that is where it errs")
-    hardness = show_hardness(loaded, [val_images], out / "hardness", HardnessConfig())
-    seconds["show_hardness"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    say("6/6 export: ONNX, verified against PyTorch in onnxruntime")
-    h, w = tc.synth_size
-    exported = export_model(loaded.model.cpu(), loaded.meta, out / "model.onnx",
-                            ExportOptions(height=h, width=w, overwrite=True), source=str(out / "train"))
-    seconds["export"] = time.perf_counter() - t
-
+    with _timed(seconds, "predict"):
+        say("4/6 predict: colour masks, overlays and labelId files for the validation images")
+        predicted = _predict(loaded, val_images, out / "predictions")
+    with _timed(seconds, "show_hardness"):
+        say("5/6 show-hardness: where the model focuses, and whether that is where it errs")
+        hardness = _show_hardness(loaded, val_images, out / "hardness")
+    with _timed(seconds, "export"):
+        say("6/6 export: ONNX, verified against PyTorch in onnxruntime")
+        exported = _export(loaded, out, tc.synth_size)
     report = DemoReport(
         out=out,
         train={"model": tc.model, "iterations": result.iteration, "best_val_miou": result.best_miou,
                "history": result.history, "seconds_per_step": round(per_step, 3), "device": str(device),
                "data": str(root)},
-        scores=_headline(evaluation.to_dict()),
-        hardness=hardness.to_dict()["summary"],
-        export=exported.to_dict(),
-        predict=summary.to_dict(),
+        scores=_headline(evaluation), hardness=hardness, export=exported, predict=predicted,
         seconds={k: round(v, 1) for k, v in seconds.items()},
     )
     atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2, default=str) + "\n")
-    atomic_write_text(out / "report.html", render_report(report))
+    atomic_write_text(out / "report.html", render_demo_report(report.to_dict()))
     return report
+
+
+def _fit_budget(tc: TrainConfig, root: Path, device: torch.device, minutes: float) -> tuple[TrainConfig, float]:
+    """The config with as many iterations as fit the budget on this machine, and the measured s/step."""
+    per_step = step_seconds(tc, root, device)
+    # ~10 % of the budget for data loading and validation (measured: a step in the loop costs ~15 % more
+    # than in this probe, validation four times costs ~3 %); a multiple of 4 so the last validation is the end.
+    iters = max(52, int(minutes * 60 * 0.88 / per_step) // 4 * 4)
+    tc = replace(tc, iters=iters, val_every=max(1, iters // 4), ckpt_every=max(1, iters // 10),
+                 warmup_iters=min(tc.warmup_iters, iters // 10))
+    return tc, per_step
+
+
+def _train(tc: TrainConfig, run: Path, callback: Callable | None) -> Any:
+    from .training.loop import train
+
+    return train(tc, run, force=True, callback=callback)
+
+
+def _load(run: Path, device: torch.device) -> Any:
+    from .weights.resolve import load_weights
+
+    return load_weights(run, device=device)
+
+
+def _evaluate(loaded: Any, root: Path, target: Path) -> dict[str, Any]:
+    from .data.cityscapes import CityscapesDataset
+    from .data.transforms import eval_transforms
+    from .evaluation.evaluate import evaluate_model
+    from .inference.predictor import InferenceConfig
+
+    val = CityscapesDataset(root, "val", transform=eval_transforms())
+    scores = evaluate_model(loaded.model, val, InferenceConfig()).to_dict()
+    atomic_write_text(target, json.dumps(scores, indent=2, allow_nan=False) + "\n")
+    return scores
+
+
+def _predict(loaded: Any, images: Path, out: Path) -> dict[str, Any]:
+    from .inference.predict import PredictConfig, predict_images
+    from .inference.predictor import InferenceConfig, Predictor
+
+    config = PredictConfig(formats=("color", "overlay", "labelid"), overwrite=True)
+    return predict_images(Predictor(loaded.model, InferenceConfig()), loaded.meta, [images], out, config).to_dict()
+
+
+def _show_hardness(loaded: Any, images: Path, out: Path) -> dict[str, Any]:
+    from .hardness.show import HardnessConfig, show_hardness
+
+    return show_hardness(loaded, [images], out, HardnessConfig()).to_dict()["summary"]
+
+
+def _export(loaded: Any, out: Path, size: tuple[int, int]) -> dict[str, Any]:
+    from .export.exporter import ExportOptions, export_model
+
+    options = ExportOptions(height=size[0], width=size[1], overwrite=True)
+    return export_model(loaded.model.cpu(), loaded.meta, out / "model.onnx", options, source=str(out / "train")).to_dict()
 
 
 def _headline(scores: dict[str, Any]) -> dict[str, Any]:
@@ -191,40 +221,3 @@ def _headline(scores: dict[str, Any]) -> dict[str, Any]:
         "thin_miou": hard.get("thin_miou"),
         "class_iou": scores.get("class_iou"),
     }
-
-
-def _pct(v: Any) -> str:
-    return pct(v, missing="–")
-
-
-def render_report(report: DemoReport) -> str:
-    """A self-contained page (no scripts, no external files) linking the gallery, metrics and outputs."""
-    s, tr = report.scores, report.train
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{_pct(v)}</td></tr>" for name, v in (s.get("class_iou") or {}).items()
-    )
-    curve = "".join(f"<tr><td>{h['iter']}</td><td>{_pct(h.get('miou'))}</td></tr>" for h in tr["history"])
-    timing = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>" for k, v in report.seconds.items())
-    verified = "verified" if report.export.get("verified") else "NOT verified"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>fornet demo report</title>
-<style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}
-.big{{font-size:1.3em}}code{{background:#f4f4f4;padding:0 .3em}}</style></head><body>
-<h1>fornet demo</h1>
-<p class="big">{html.escape(tr['model'])} (our efficient FoR-Net variant), trained from scratch for {tr['iterations']}
-iterations on generated street scenes ({html.escape(tr['device'])}): validation mIoU <b>{_pct(s.get('miou'))}</b>,
-boundary mIoU {_pct(s.get('boundary_miou'))}, thin-class mIoU {_pct(s.get('thin_miou'))}.</p>
-<p>These numbers are on fornet's synthetic data, not on Cityscapes.</p>
-<ul>
-<li><a href="hardness/index.html">show-hardness gallery</a>: where the model focuses, and whether that is where it errs</li>
-<li><a href="metrics.json">metrics.json</a>: every official and hard-region score</li>
-<li><a href="predictions/">predictions/</a>: colour masks, overlays, labelId files</li>
-<li><a href="model.onnx">model.onnx</a> ({verified} in onnxruntime)</li>
-<li><a href="train/">train/</a>: config.json, log.jsonl, checkpoints</li>
-</ul>
-<h2>Validation mIoU during training</h2><table><tr><th>iteration</th><th>mIoU (%)</th></tr>{curve}</table>
-<h2>Class IoU (%)</h2><table>{rows}</table>
-<h2>Time</h2><table>{timing}</table>
-</body></html>
-"""

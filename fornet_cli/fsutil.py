@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import ConfigError
 
 
 @contextmanager
@@ -40,12 +42,6 @@ def atomic_path(target: str | os.PathLike, durable: bool = False) -> Iterator[Pa
 def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return Path(target)
-
-
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
     return Path(target)
 
 
@@ -81,3 +77,28 @@ def human_bytes(n: int) -> str:
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n} bytes"
+
+
+def check_output_folder(
+    out: str | os.PathLike, inputs: Sequence[str | os.PathLike], *, allow_inside: bool = False, allow_hint: str = ""
+) -> None:
+    """Refuse an output folder that is a file, or that lies inside an input folder (its files would be read
+    as inputs next time, and fornet never writes into the user's input tree unless asked).
+
+    ``allow_hint`` names the option that allows writing inside the inputs, for the message (e.g.
+    ``--allow-input-tree``); ``allow_inside=True`` skips that check.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; outputs are written into a folder. Choose a folder (new or existing).")
+    if allow_inside:
+        return
+    out_abs = out.resolve()
+    for raw in inputs:
+        folder = Path(raw)
+        if folder.is_dir() and (out_abs == folder.resolve() or folder.resolve() in out_abs.parents):
+            asked = f" unless asked ({allow_hint})" if allow_hint else ""
+            raise ConfigError(
+                f"--out {out} lies inside the input folder {folder}: its files would be read as inputs next time, "
+                f"and fornet does not write into the input tree{asked}. Choose an output folder outside it."
+            )

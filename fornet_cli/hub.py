@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .data.normalize import IMAGENET_MEAN, IMAGENET_STD
 from .errors import ChecksumError, UnknownModelError, WeightsError, close_matches
 
 KINDS = ("backbone", "fornet")
@@ -110,8 +111,8 @@ def _parse_entry(name: str, entry: Any, path: Path) -> WeightSpec:
     if kind == "fornet" and "config_filename" not in entry:
         raise WeightsError(f"{where}: a fornet checkpoint needs config_filename (usually config.json).")
     try:
-        mean = tuple(float(v) for v in entry.get("mean", (0.485, 0.456, 0.406)))
-        std = tuple(float(v) for v in entry.get("std", (0.229, 0.224, 0.225)))
+        mean = tuple(float(v) for v in entry.get("mean", IMAGENET_MEAN))
+        std = tuple(float(v) for v in entry.get("std", IMAGENET_STD))
         classes = int(entry["classes"])
     except (TypeError, ValueError):
         raise WeightsError(f"{where}: classes must be a number, mean and std lists of 3 numbers.") from None

@@ -128,7 +128,7 @@ def run_benchmark(config: BenchmarkConfig, progress: Progress | None = None) -> 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     if "onnxruntime" in config.runtimes:
-        from ..export.onnx_session import require
+        from ..extras import require
 
         require("onnxruntime", "--runtime onnxruntime")
         require("onnx", "--runtime onnxruntime")

@@ -177,6 +177,23 @@ def _array_to_image(a: np.ndarray, path: Path) -> Image.Image:
     )
 
 
+def output_names(pairs: Iterable[tuple[Path, Path]], suffix: str = ".png", what: str = "written") -> list[Path]:
+    """Each input's relative output path (its mirrored path with ``suffix``), refusing two inputs that would
+    share one (``a.jpg`` and ``a.png`` both give ``a.png``) up front, rather than skipping or overwriting one."""
+    seen: dict[Path, Path] = {}
+    names = []
+    for file, rel in pairs:
+        name = rel.with_suffix(suffix)
+        other = seen.setdefault(name, file)
+        if other != file:
+            raise DataError(
+                f"{other} and {file} would both be {what} as {name} (outputs are named after their image). Rename "
+                "one, or pass them separately."
+            )
+        names.append(name)
+    return names
+
+
 def find_images(inputs: Iterable[Path | str]) -> list[tuple[Path, Path]]:
     """Expand files, folders (recursive) and glob patterns into ``(file, relative path)`` pairs.
 

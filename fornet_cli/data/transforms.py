@@ -17,9 +17,7 @@ from torchvision.transforms.v2 import functional as F
 
 from ..errors import ConfigError
 from .labels import IGNORE_INDEX
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from .normalize import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)

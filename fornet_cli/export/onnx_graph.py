@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ExportError
+from ..extras import require
 from ..model.outputs import logits_of
-from .onnx_session import require
 
 Exporter = Literal["legacy", "dynamo"]
 EXPORTERS: tuple[str, ...] = ("legacy", "dynamo")

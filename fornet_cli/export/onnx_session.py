@@ -7,36 +7,23 @@ use it unchanged. Class names, palette and mean/std come from the metadata ``for
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, MissingDependencyError, WeightsError
+from ..extras import require
 from ..weights.format import ModelMeta
 
-EXPORT_EXTRA = "pip install 'fornet-cli[export]'"
 ONNX_SUFFIX = ".onnx"
 # metadata_props keys written by fornet export. META_KEY holds the complete ModelMeta as JSON (the exact
 # round trip); the others repeat the essentials for humans and for other runtimes (Netron shows them).
 META_KEY = "fornet.meta"
-
-
-def require(module: str, purpose: str) -> ModuleType:
-    """Import an optional package, or raise :class:`MissingDependencyError` naming the extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:  # also raised when sys.modules[module] is None (a package blocked on purpose)
-        raise MissingDependencyError(
-            f"{purpose} needs the optional package {module!r}, which cannot be imported ({exc}). "
-            f"Install the export extra: {EXPORT_EXTRA}"
-        ) from None
 
 
 def is_onnx_file(ref: str | os.PathLike) -> bool:

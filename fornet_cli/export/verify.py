@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.normalize import normalize
 from ..errors import ExportError
 from ..model.outputs import logits_of
 from ..weights.format import ModelMeta
@@ -52,10 +53,7 @@ def scene_batch(batch: int, height: int, width: int, meta: ModelMeta, seed: int 
     from ..data.scenes import render_scene
 
     images = [render_scene(np.random.default_rng(seed + i), (height, width)).image for i in range(batch)]
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
-    mean = torch.tensor(meta.mean).view(1, 3, 1, 1)
-    std = torch.tensor(meta.std).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
+    return normalize(np.stack(images), meta.mean, meta.std)
 
 
 def verification_shapes(height: int, width: int, dynamic: bool) -> list[tuple[int, int, int, int]]:

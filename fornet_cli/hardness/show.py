@@ -25,10 +25,11 @@ import torch
 from torch import nn
 
 from ..data.ground_truth import GroundTruthIndex, read_ground_truth
-from ..data.io import find_images, read_image
+from ..data.io import find_images, output_names, read_image
+from ..data.normalize import normalize
 from ..devices import torch_threads
 from ..errors import ConfigError, DataError
-from ..fsutil import atomic_path, atomic_write_text
+from ..fsutil import atomic_path, atomic_write_text, check_output_folder
 from ..inference.predictor import InferenceConfig, Predictor
 from ..viz import GroundTruthView, HardnessFigureData, class_palette, render_hardness_figure, thumbnail
 from ..viz.raster import compact
@@ -114,30 +115,6 @@ class HardnessReport:
 # --------------------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------------------
-
-
-def _check_out(out: Path, inputs: Sequence[str | os.PathLike]) -> None:
-    out_abs = out.resolve()
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir() and (out_abs == p.resolve() or p.resolve() in out_abs.parents):
-            raise ConfigError(
-                f"--out {out} lies inside the input folder {p}; the figures would be read as inputs next time. "
-                "Choose an output folder outside it."
-            )
-
-
-def _figure_paths(pairs: list[tuple[Path, Path]]) -> list[Path]:
-    """Relative figure paths (``rel`` with .png); two inputs that would share one are refused."""
-    seen: dict[Path, Path] = {}
-    rels = []
-    for file, rel in pairs:
-        fig = rel.with_suffix(".png")
-        if fig in seen:
-            raise DataError(f"{seen[fig]} and {file} would both be drawn as {fig}. Rename one, or pass them separately.")
-        seen[fig] = file
-        rels.append(fig)
-    return rels
 
 
 def show_hardness(
@@ -226,10 +203,10 @@ class _Job:
 def _jobs(inputs: Sequence[str | os.PathLike], out: Path, config: HardnessConfig, meta: ModelMeta) -> list[_Job]:
     """The images to show, where their figures go and their ground truth; input errors raised up front."""
     pairs = find_images(inputs)
-    _check_out(out, inputs)
+    check_output_folder(out, inputs)
     if config.max_images is not None:
         pairs = pairs[: config.max_images]
-    figures = _figure_paths(pairs)
+    figures = output_names(pairs, what="drawn")
     index = GroundTruthIndex(config.gt_root)
     jobs = [
         _Job(path, rel, fig, Path(THUMBS) / fig.with_suffix(".jpg"), index.find(path))
@@ -259,10 +236,7 @@ def _analyze(
 ) -> tuple[ImageHardness, HardnessFigureData]:
     """Run the model on one image; its numbers and what its figure shows."""
     meta = loaded.meta
-    mean = torch.tensor(meta.mean).view(1, 3, 1, 1)
-    std = torch.tensor(meta.std).view(1, 3, 1, 1)
-    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float().div_(255) - mean) / std
-    output = predictor.fornet_outputs(x)
+    output = predictor.fornet_outputs(normalize(image, meta.mean, meta.std))
     pred = output.logits[0].argmax(dim=0).cpu()
     z, masks = output.importance[0, 0].cpu(), output.masks[0].cpu() > 0.5
     result, maps = analyze_image(

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.io import find_images, image_size, read_image, write_png
+from ..data.io import find_images, image_size, output_names, read_image, write_png
 from ..data.labels import TRAIN_ID_TO_ID
+from ..data.normalize import normalize
 from ..errors import ConfigError, DataError, OutputError
-from ..fsutil import write_failure
+from ..fsutil import check_output_folder, write_failure
 from ..weights.format import ModelMeta
 from .predictor import Predictor
 
@@ -99,25 +100,8 @@ def encode(fmt: str, train_ids: np.ndarray, image: np.ndarray, meta: ModelMeta, 
 
 
 def _check_out(out: Path, pairs: list[tuple[Path, Path]], inputs: Sequence[str | os.PathLike], allow_inside: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; masks are written into a folder. Choose a folder (new or existing).")
-    out_abs = out.resolve()
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir() and not allow_inside and (out_abs == p.resolve() or p.resolve() in out_abs.parents):
-            raise ConfigError(
-                f"--out {out} lies inside the input folder {p}: fornet does not write into the input tree unless "
-                "asked (--allow-input-tree). Choose an output folder outside it."
-            )
-    # a.jpg and a.png both give a.png: refuse up front rather than skip or overwrite one image's masks
-    by_mask: dict[Path, Path] = {}
-    for file, rel in pairs:
-        other = by_mask.setdefault(rel.with_suffix(".png"), file)
-        if other != file:
-            raise DataError(
-                f"{other} and {file} would both be written as {rel.with_suffix('.png')} (masks are PNG files named "
-                "after their image). Rename one, or predict them into different --out folders."
-            )
+    check_output_folder(out, inputs, allow_inside=allow_inside, allow_hint="--allow-input-tree")
+    output_names(pairs, what="written")
 
 
 def _too_large(path: Path, predictor: object, limit: int | None) -> str | None:
@@ -163,8 +147,6 @@ def predict_images(
     _check_out(out, pairs, inputs, config.allow_input_tree)
     input_files = {f.resolve() for f, _ in pairs}
     predict = predictor.predict if isinstance(predictor, Predictor) else predictor
-    mean = torch.tensor(meta.mean).view(1, 3, 1, 1)
-    std = torch.tensor(meta.std).view(1, 3, 1, 1)
     summary = PredictSummary(images=len(pairs))
     t0 = time.perf_counter()
     for i, (path, rel) in enumerate(pairs):
@@ -188,9 +170,7 @@ def predict_images(
             summary.failed.append((str(path), str(exc)))
             _report(on_image, i, len(pairs), path, "failed")
             continue
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div_(255)
-        x = (x - mean) / std
-        train_ids = predict(x)[0].to("cpu", torch.uint8).numpy()
+        train_ids = predict(normalize(image, meta.mean, meta.std))[0].to("cpu", torch.uint8).numpy()
         for fmt, target in todo.items():
             try:
                 write_png(target, encode(fmt, train_ids, image, meta, config.overlay_alpha))

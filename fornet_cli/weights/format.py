@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..data.normalize import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError, OutputError, UnknownModelError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text, write_failure
 from ..model.fornet import FornetConfig, FornetModel
@@ -27,8 +28,6 @@ FORMAT = "fornet"
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Bounds for values read from a config.json we did not write: a hostile or corrupt file must not make us
 # allocate absurd amounts of memory before the weights are even checked.

@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("synth")
     generate_dataset(root, train=6, val=2, size=(64, 128), seed=0, overwrite=True)
-    return root
+    with unchanged_folder(root, "tiny_data"):
+        yield root
 
 
 def tiny_config(root: Path, **changes) -> TrainConfig:
@@ -115,7 +116,7 @@ def test_schedule_and_weight_decay_groups(tiny_data: Path) -> None:
     assert lr_factor(10, config) == pytest.approx(0.9)
     assert lr_factor(100, config) == 0.0
     from fornet_cli import create_model
-    from fornet_cli.training.loop import _param_groups
+    from fornet_cli.training.optim import param_groups as _param_groups
 
     groups = _param_groups(create_model("fornet_mbv3"), replace(config, lr=0.01, head_lr_mult=10.0))
     for g in groups:

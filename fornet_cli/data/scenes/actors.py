@@ -3,7 +3,8 @@ buses and trams. Each gets its own instance id and its own colours."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,31 @@ from .painter import (
     scaled,
 )
 
+_Poly = Callable[..., None]  # draws a polygon given in (metres sideways from the person, height) pairs
+
+
+@dataclass(frozen=True)
+class _Body:
+    """A person's proportions in metres: height, half shoulder width, hip and neck heights, sideways lean."""
+
+    h: float
+    half: float
+    hip: float
+    neck: float
+    lean: float
+    base: float  # the seat height of a rider (0 for a pedestrian)
+
+
+def _hanging_legs(poly: _Poly, b: _Body, legs: Color) -> None:
+    """A rider's legs hanging down to the pedals."""
+    for sgn in (-1, 1):
+        poly(
+            [(sgn * b.half * 0.3, b.base + 0.05), (sgn * b.half * 0.9, b.base + 0.05),
+             (sgn * b.half * 0.9 + b.lean * 0.3, b.base - b.h * 0.3), (sgn * b.half * 0.5, b.base - b.h * 0.3)],
+            legs,
+        )
+
+
 
 class Actors(Kit):
     """Draws one person or vehicle each; ``x``, ``z`` in metres."""
@@ -46,86 +72,71 @@ class Actors(Kit):
         inst: int | None = None,
     ) -> None:
         """A pedestrian (or, with ``riding``, a rider sitting at height ``base``), facing or side-on."""
-        p, cam = self.p, self.cam
-        inst = p.instance(label) if inst is None else inst
+        inst = self.p.instance(label) if inst is None else inst
         h = self.u(1.55, 1.95)
         side_on = self.chance(0.35) if side_on is None else side_on
         skin, hair = self.color(SKIN, 8), self.color(HAIR, 10)
         top, legs = self.color(CLOTHES, 20), self.color(CLOTHES[:6], 15)
-        half = h * (0.08 if side_on else 0.13)  # half shoulder width
-        hip = h * (0.47 if not riding else 0.0) + base
-        neck = base + (h * 0.82 if not riding else h * 0.42)
-        lean = (h * 0.08 if riding and side_on else 0.0) * self.pick([-1, 1])  # type: ignore[operator]
-
-        def P(dx: float, y: float) -> tuple[float, float]:
-            return cam.p(x + dx, y, z)
+        body = _Body(
+            h=h,
+            half=h * (0.08 if side_on else 0.13),  # half shoulder width
+            hip=h * (0.47 if not riding else 0.0) + base,
+            neck=base + (h * 0.82 if not riding else h * 0.42),
+            lean=(h * 0.08 if riding and side_on else 0.0) * self.pick([-1, 1]),  # type: ignore[operator]
+            base=base,
+        )
 
         def poly(pts: list[tuple[float, float]], color: Color, shade: int = 230) -> None:
-            p.shape("polygon", [P(*q) for q in pts], label, inst, color, shade)
+            self.p.shape("polygon", [self.cam.p(x + dx, y, z) for dx, y in pts], label, inst, color, shade)
 
-        if riding:  # legs hang down to the pedals
-            for sgn in (-1, 1):
-                poly(
-                    [
-                        (sgn * half * 0.3, base + 0.05),
-                        (sgn * half * 0.9, base + 0.05),
-                        (sgn * half * 0.9 + lean * 0.3, base - h * 0.3),
-                        (sgn * half * 0.5, base - h * 0.3),
-                    ],
-                    legs,
-                )
+        if riding:
+            _hanging_legs(poly, body, legs)
         else:
-            stride = h * (self.u(0.05, 0.18) if side_on else self.u(0.0, 0.05))
-            for sgn in (-1, 1):
-                foot = sgn * (stride + h * 0.03)
-                poly(
-                    [
-                        (sgn * h * 0.01, hip),
-                        (sgn * h * 0.09, hip),
-                        (foot + sgn * h * 0.035, 0.0),
-                        (foot - sgn * h * 0.025, 0.0),
-                    ],
-                    legs,
-                )
-                poly(
-                    [
-                        (foot - h * 0.04, 0.0),
-                        (foot + h * 0.04, 0.0),
-                        (foot + h * 0.04, h * 0.03),
-                        (foot - h * 0.04, h * 0.03),
-                    ],
-                    (30, 28, 26),
-                )
-        poly([(-half * 0.75, hip), (half * 0.75, hip), (half + lean, neck), (-half + lean, neck)], top)
-        swing = h * (self.u(-0.08, 0.08) if side_on else 0.02)
-        for sgn in (-1, 1):  # arms (forward to the handlebar when riding)
-            hand = (
-                (sgn * half * 0.9 + lean * 2.2, base + h * 0.3)
-                if riding
-                else (sgn * (half + h * 0.03) + sgn * swing, hip - h * 0.02)
-            )
-            sx = sgn * half + lean
+            self._walking_legs(poly, body, legs, side_on)
+        b = body
+        poly([(-b.half * 0.75, b.hip), (b.half * 0.75, b.hip), (b.half + b.lean, b.neck), (-b.half + b.lean, b.neck)], top)
+        self._arms(poly, body, top, riding, side_on)
+        hr = h * 0.065
+        hx, hy = b.lean, b.neck + hr * 1.2
+        x0, y0 = self.cam.p(x + hx - hr * 0.85, hy + hr, z)
+        x1, y1 = self.cam.p(x + hx + hr * 0.85, hy - hr, z)
+        self.p.shape("ellipse", [x0, y0, x1, y1], label, inst, skin, 235)
+        self.p.detail("ellipse", [x0, y0, x1, y0 + (y1 - y0) * 0.45], hair)
+        if not riding and self.chance(0.25):  # a bag
+            bx = b.half * self.pick([-1, 1]) * 1.2  # type: ignore[operator]
             poly(
-                [
-                    (sx - h * 0.025, neck - h * 0.02),
-                    (sx + h * 0.025, neck - h * 0.02),
-                    (hand[0] + h * 0.02, hand[1]),
-                    (hand[0] - h * 0.02, hand[1]),
-                ],
+                [(bx - 0.12, b.hip - 0.1), (bx + 0.12, b.hip - 0.1), (bx + 0.12, b.hip + 0.25), (bx - 0.12, b.hip + 0.25)],
+                self.color(CLOTHES, 20),
+            )
+
+    def _walking_legs(self, poly: _Poly, b: _Body, legs: Color, side_on: bool) -> None:
+        """Two legs apart by a stride (wider side-on), each with a shoe."""
+        h = b.h
+        stride = h * (self.u(0.05, 0.18) if side_on else self.u(0.0, 0.05))
+        for sgn in (-1, 1):
+            foot = sgn * (stride + h * 0.03)
+            poly(
+                [(sgn * h * 0.01, b.hip), (sgn * h * 0.09, b.hip), (foot + sgn * h * 0.035, 0.0), (foot - sgn * h * 0.025, 0.0)],
+                legs,
+            )
+            poly([(foot - h * 0.04, 0.0), (foot + h * 0.04, 0.0), (foot + h * 0.04, h * 0.03), (foot - h * 0.04, h * 0.03)],
+                 (30, 28, 26))
+
+    def _arms(self, poly: _Poly, b: _Body, top: Color, riding: bool, side_on: bool) -> None:
+        """Arms from the shoulders: swinging at the sides, or forward to the handlebar when riding."""
+        h = b.h
+        swing = h * (self.u(-0.08, 0.08) if side_on else 0.02)
+        for sgn in (-1, 1):
+            if riding:
+                hand = (sgn * b.half * 0.9 + b.lean * 2.2, b.base + h * 0.3)
+            else:
+                hand = (sgn * (b.half + h * 0.03) + sgn * swing, b.hip - h * 0.02)
+            sx = sgn * b.half + b.lean
+            poly(
+                [(sx - h * 0.025, b.neck - h * 0.02), (sx + h * 0.025, b.neck - h * 0.02),
+                 (hand[0] + h * 0.02, hand[1]), (hand[0] - h * 0.02, hand[1])],
                 top,
                 215,
-            )
-        hr = h * 0.065
-        hx, hy = lean, neck + hr * 1.2
-        x0, y0 = P(hx - hr * 0.85, hy + hr)
-        x1, y1 = P(hx + hr * 0.85, hy - hr)
-        p.shape("ellipse", [x0, y0, x1, y1], label, inst, skin, 235)
-        p.detail("ellipse", [x0, y0, x1, y0 + (y1 - y0) * 0.45], hair)
-        if not riding and self.chance(0.25):  # a bag
-            bx = half * self.pick([-1, 1]) * 1.2  # type: ignore[operator]
-            poly(
-                [(bx - 0.12, hip - 0.1), (bx + 0.12, hip - 0.1), (bx + 0.12, hip + 0.25), (bx - 0.12, hip + 0.25)],
-                self.color(CLOTHES, 20),
             )
 
     def bicycle_side(self, x: float, z: float, inst: int | None = None, color: Color | None = None) -> None:
