@@ -42,6 +42,7 @@ def export(
         exporter=exporter,  # type: ignore[arg-type]
         all_outputs=all_outputs, tolerance=tolerance, overwrite=overwrite, license=license,
     )
+    options.require_packages()  # before loading (or downloading) any weights
     loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle)
     target = out if out is not None else default_output(loaded.meta, fmt, half)
     err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {escape(loaded.source)}", highlight=False)

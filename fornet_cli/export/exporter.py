@@ -22,6 +22,7 @@ from torch import nn
 
 from .._version import __version__
 from ..errors import ConfigError, ExportError
+from ..extras import ONNX_PACKAGES, require_all
 from ..fsutil import atomic_path
 from ..weights.format import ModelMeta
 from .hub_folder import export_hub
@@ -86,6 +87,12 @@ class ExportOptions:
             check_opset(self.exporter, self.opset)
         if self.tolerance is not None and not self.tolerance > 0:
             raise ConfigError(f"--tolerance must be positive; got {self.tolerance}.")
+
+    def require_packages(self) -> None:
+        """MissingDependencyError now, naming the extra, when this export needs a package that is missing."""
+        if self.format == "onnx":
+            packages = (*ONNX_PACKAGES, "onnxscript") if self.exporter == "dynamo" else ONNX_PACKAGES
+            require_all(packages, f"fornet export --format onnx (--exporter {self.exporter})")
 
 
 @dataclass
@@ -187,6 +194,7 @@ def export_onnx(
     """
     out = Path(out)
     options = replace(options, format="onnx")
+    options.require_packages()
     _check_target(out, options)
     say = progress or (lambda message: None)
     model = model.to("cpu").eval()
@@ -195,7 +203,7 @@ def export_onnx(
     if options.half:
         graph_model.half()
         if hasattr(graph_model, "selector"):
-            graph_model.selector.float()  # FoR-Net ranks importance in float32 by design (DESIGN.md)
+            graph_model.selector.float()  # FoR-Net ranks importance in float32 by design (docs/MODEL.md)
     wrapper = AllOutputs(graph_model, options.half) if options.all_outputs else LogitsOnly(graph_model, options.half)
     example = torch.zeros(trace_shape(options.height, options.width, options.dynamic))  # fp32 even for fp16
     with atomic_path(out) as tmp:

@@ -4,6 +4,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import fornet_cli
 from fornet_cli import __version__
 from fornet_cli.cli import app
 from fornet_cli.cli.app import FornetGroup
@@ -27,11 +28,11 @@ def test_models_json_lists_every_variant_with_parameters() -> None:
     result = runner.invoke(app, ["models", "--json", "--size", "256x512"])
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == {"fornet_r101", "fornet_r50", "fornet_r18", "fornet_mbv3"}
+    assert list(rows) == fornet_cli.list_models()  # every registered variant, in registration order
     assert rows["fornet_r101"]["parameters"] == 50_168_948
     assert rows["fornet_r101"]["paper"] is True and rows["fornet_mbv3"]["paper"] is False
     assert all(r["gmacs"] > 0 for r in rows.values())
-    # GMACs scale with the input area: 512x512 paper model is about 225 GMACs (DESIGN.md)
+    # GMACs scale with the input area: 512x512 paper model is about 225 GMACs (docs/MODEL.md)
     assert 220 < rows["fornet_r101"]["gmacs"] * 2 < 230
 
 
