@@ -10,8 +10,8 @@ import typer
 from ..inference.predictor import MS_SCALES, InferenceConfig
 
 
-def parse_size(value: str) -> tuple[int, int]:
-    """``HxW`` (or a single number for a square) -> ``(height, width)``."""
+def parse_size(value: str, option: str | None = None) -> tuple[int, int]:
+    """``HxW`` (or a single number for a square) -> ``(height, width)``; ``option`` names it in errors."""
     parts = value.lower().replace(" ", "").split("x")
     try:
         if len(parts) == 1:
@@ -21,10 +21,36 @@ def parse_size(value: str) -> tuple[int, int]:
         else:
             raise ValueError
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a size; write HEIGHTxWIDTH, e.g. 1024x2048.") from None
+        raise typer.BadParameter(f"{value!r} is not a size; write HEIGHTxWIDTH, e.g. 1024x2048.", param_hint=option) from None
     if h < 1 or w < 1:
-        raise typer.BadParameter(f"{value!r}: height and width must be positive.")
+        raise typer.BadParameter(f"{value!r}: height and width must be positive.", param_hint=option)
     return h, w
+
+
+def parse_ratios(value: str | None, option: str = "--topk") -> tuple[float, ...] | None:
+    """``0.1,0.2,0.3,0.4`` -> Top-K ratios, one per branch, each in [0, 1] (None stays None).
+
+    A usage error (exit code 2) names the bad value and shows an example.
+    """
+    if value is None:
+        return None
+    example = "write one ratio per branch, separated by commas, e.g. 0.1,0.2,0.3,0.4"
+    ratios = []
+    for part in (v for v in value.replace(" ", "").split(",") if v):
+        try:
+            ratio = float(part)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a list of numbers ({part!r} is not a number); {example}.", param_hint=option) from None
+        if not 0.0 <= ratio <= 1.0:  # also NaN
+            raise typer.BadParameter(
+                f"{part} in {value!r} is not in [0, 1]: a Top-K ratio is the fraction of pixels a branch refines "
+                f"(0 = branch off, 1 = dense); {example}.",
+                param_hint=option,
+            )
+        ratios.append(ratio)
+    if not ratios:
+        raise typer.BadParameter(f"give at least one ratio; {example}.", param_hint=option)
+    return tuple(ratios)
 
 
 # Inference options shared by eval and predict.

@@ -17,20 +17,7 @@ from ..hardness.analysis import DEFAULT_BAND_WIDTH
 from ..hardness.selector_model import load_selector_model
 from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from .console import err, image_progress
-from .params import RegistryOpt, TrustPickleOpt
-
-
-def parse_ratios(value: str | None) -> tuple[float, ...] | None:
-    """``0.1,0.2,0.3,0.4`` -> a tuple of floats (None stays None)."""
-    if value is None:
-        return None
-    try:
-        ratios = tuple(float(v) for v in value.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a list of numbers; write e.g. 0.1,0.2,0.3,0.4.") from None
-    if not ratios:
-        raise typer.BadParameter("give at least one ratio, e.g. 0.1,0.2,0.3,0.4.")
-    return ratios
+from .params import RegistryOpt, TrustPickleOpt, parse_ratios
 
 
 def show_hardness_command(

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+import json
+import math
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from ..errors import ConfigError
+from ..errors import ConfigError, close_matches
 from .losses import LossConfig
+
+# Written next to the fields in a run folder's config.json (see run_dir.write_config); read and ignored.
+RUN_METADATA_KEYS = frozenset({"fornet_version", "world_size"})
+DEFAULT_RECIPE = "cpu-quick"
 
 
 @dataclass(frozen=True)
@@ -67,20 +77,24 @@ class TrainConfig:
             raise ConfigError(f"data must be cityscapes or synth, not {self.data!r}.")
         if min(self.crop) < 16:
             raise ConfigError(f"crop {self.crop} is too small; use at least 16 x 16 pixels.")
+        if not 0 < self.scale_range[0] <= self.scale_range[1]:
+            raise ConfigError(f"scale_range {self.scale_range} must be (min, max) with 0 < min <= max, e.g. (0.5, 2.0).")
+        if self.topk_ratios is not None and any(not 0.0 <= r <= 1.0 for r in self.topk_ratios):
+            raise ConfigError(f"Top-K ratios must lie in [0, 1] (0 = branch off, 1 = dense); got {self.topk_ratios}.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if isinstance(values.get("loss"), dict):
-            values["loss"] = LossConfig(**values["loss"])
-        for key in ("topk_ratios", "synth_size", "crop", "scale_range"):
-            if isinstance(values.get(key), list):
-                values[key] = tuple(values[key])
-        return cls(**values)
+    def from_dict(cls, data: Mapping[str, Any], source: str = "the training config") -> TrainConfig:
+        """A config from ``to_dict()`` output or a run's ``config.json`` (its metadata keys are skipped).
+
+        Unknown keys and values of the wrong type are a :class:`ConfigError` naming the key and ``source``.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"Expected a mapping of setting names to values in {source}, not a {type(data).__name__}.")
+        values = {k: v for k, v in data.items() if k not in RUN_METADATA_KEYS}
+        return cls(**_typed_fields(cls, values, source, prefix=""))
 
     def with_overrides(self, **changes: Any) -> TrainConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -143,3 +157,152 @@ def recipe(name: str) -> TrainConfig:
         return RECIPES[name]
     except KeyError:
         raise ConfigError(f"Unknown recipe {name!r}; choose one of {', '.join(RECIPES)}.") from None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a YAML (.yaml/.yml), TOML (.toml) or JSON (.json) file, as a dict (not yet validated)."""
+    kind = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".json": "JSON"}.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{path}: unknown config format {path.suffix or '(no suffix)'!r}; use a .yaml, .yml, .toml or .json file.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the config file {path}: {exc.strerror or exc}. Check the path and its permissions.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"The config file {path} is not UTF-8 text; save it as a {kind} text file.") from None
+    try:
+        if kind == "TOML":
+            data = tomllib.loads(text)
+        elif kind == "JSON":
+            data = json.loads(text)
+        else:
+            import yaml  # imported here: most commands never read YAML
+
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:  # its str() spans lines and names "<unicode string>": say where instead
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (at line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+                raise ValueError(f"{getattr(exc, 'problem', None) or exc}{where}") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError and json.JSONDecodeError are ValueErrors
+        raise ConfigError(f"The config file {path} is not valid {kind}: {exc}. Fix the syntax.") from None
+    if not isinstance(data, dict):
+        found = "nothing" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(
+            f"The config file {path} holds {found} at the top level; it must map setting names to values, "
+            "e.g. `iters: 1000` (YAML) or `iters = 1000` (TOML)."
+        )
+    return data
+
+
+def config_from_file(path: Path, recipe_name: str | None = None) -> TrainConfig:
+    """Recipe defaults < the file's settings (a ``loss`` mapping is merged key by key into the recipe's).
+
+    The base recipe is ``recipe_name`` when given, else the file's ``recipe`` key when it names a recipe, else
+    ``cpu-quick``.
+    """
+    data = load_config_file(path)
+    named = data.get("recipe")
+    if recipe_name is None:
+        recipe_name = named if isinstance(named, str) and named in RECIPES else DEFAULT_RECIPE
+    return with_settings(recipe(recipe_name), data, str(path))
+
+
+def with_settings(base: TrainConfig, data: Mapping[str, Any], source: str) -> TrainConfig:
+    """``base`` with the settings in ``data`` (validated like :meth:`TrainConfig.from_dict`)."""
+    merged = {**base.to_dict(), **data}
+    if isinstance(data.get("loss"), Mapping):
+        merged["loss"] = {**base.to_dict()["loss"], **data["loss"]}
+    return TrainConfig.from_dict(merged, source)
+
+
+# Checking and converting settings by the dataclass field types, so that a new field needs no code here.
+_INVALID = object()  # marks a value that does not fit a type (None is a valid value)
+
+
+def _typed_fields(cls: type, data: Mapping[str, Any], source: str, prefix: str) -> dict[str, Any]:
+    """``data``'s values converted to ``cls``'s field types (lists to tuples); ConfigError naming a bad key."""
+    names = [f.name for f in fields(cls)]
+    unknown = [str(key) for key in data if key not in names]
+    if unknown:
+        listed = []
+        for key in unknown:
+            hint = close_matches(key, names).strip()
+            listed.append(f"'{prefix}{key}'" + (f" ({hint})" if hint else ""))
+        them = "them" if len(unknown) > 1 else "it"
+        raise ConfigError(
+            f"Unknown setting{'s' if len(unknown) > 1 else ''} in {source}: {', '.join(listed)}. Remove or rename "
+            f"{them}; the {'loss' if prefix else 'training'} settings are: {', '.join(names)}."
+        )
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = hints[key]
+        if is_dataclass(kind) and isinstance(kind, type):  # a nested config such as loss
+            if isinstance(value, kind):
+                values[key] = value
+            elif isinstance(value, Mapping):
+                values[key] = kind(**_typed_fields(kind, value, source, f"{prefix}{key}."))
+            else:
+                raise ConfigError(f"In {source}, {prefix}{key} must be a mapping of its settings (a table in TOML), not {value!r}.")
+            continue
+        converted = _convert(value, kind)
+        if converted is _INVALID:
+            raise ConfigError(
+                f"In {source}, {prefix}{key} must be {_describe(kind)}, not {value!r}. Fix the value, or leave the key "
+                "out to keep the recipe's."
+            )
+        values[key] = converted
+    return values
+
+
+def _convert(value: Any, kind: Any) -> Any:
+    """``value`` as ``kind`` (one of the field types used here), or ``_INVALID``."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, types.UnionType):
+        for arg in args:  # in declaration order: for `bool | str`, true is True, "name" a name
+            converted = _convert(value, arg)
+            if converted is not _INVALID:
+                return converted
+        return _INVALID
+    if kind is type(None):
+        return None if value is None else _INVALID
+    if origin is Literal:
+        return value if isinstance(value, str) and value in args else _INVALID
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return _INVALID
+        kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(kinds) != len(value):
+            return _INVALID
+        items = tuple(_convert(v, k) for v, k in zip(value, kinds))
+        return _INVALID if any(item is _INVALID for item in items) else items
+    if kind is bool:
+        return value if isinstance(value, bool) else _INVALID
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _INVALID
+    if kind is float:
+        if isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                return _INVALID
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            return _INVALID
+        return float(value) if math.isfinite(value) else _INVALID
+    return value if isinstance(value, kind) else _INVALID
+
+
+def _describe(kind: Any) -> str:
+    """A type in words, for error messages."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is Literal:
+        return "one of " + ", ".join(args)
+    if origin is tuple:
+        plural = {int: "whole numbers", float: "numbers"}.get(args[0], "values")
+        return f"a list of {plural}" if args[-1] is Ellipsis else f"a list of {len(args)} {plural}"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string", type(None): "null"}.get(
+        kind, getattr(kind, "__name__", str(kind))
+    )

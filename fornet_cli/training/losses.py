@@ -11,6 +11,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+
 IGNORE = 255
 
 
@@ -23,6 +25,15 @@ class LossConfig:
     ohem_thresh: float = 0.7  # keep pixels whose true-class probability is below this ...
     ohem_min_kept: int = 100_000  # ... but at least this many per batch
     ignore_index: int = IGNORE
+
+    def __post_init__(self) -> None:
+        if min(self.ce_weight, self.dice_weight, self.selector_weight) < 0:
+            raise ConfigError("Loss weights must not be negative (0 turns a term off).")
+        if not 0.0 < self.ohem_thresh <= 1.0 or self.ohem_min_kept < 1:
+            raise ConfigError(
+                f"OHEM needs a threshold in (0, 1] and at least 1 kept pixel; got ohem_thresh={self.ohem_thresh}, "
+                f"ohem_min_kept={self.ohem_min_kept}."
+            )
 
 
 class LossTerms(NamedTuple):
