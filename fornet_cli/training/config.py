@@ -101,7 +101,7 @@ class TrainConfig:
 
 
 RECIPES: dict[str, TrainConfig] = {
-    # The paper's setting (DESIGN.md section 1): FoR-Net R101, AdamW, 768x768 crops, random scale/crop/flip,
+    # The paper's setting (docs/MODEL.md section 1): FoR-Net R101, AdamW, 768x768 crops, random scale/crop/flip,
     # output stride 8. The paper leaves lr, batch, iterations and schedule open; these are our documented
     # choices, in line with common Cityscapes practice for 8 GPUs x 1 image or 4 x 2.
     "paper": TrainConfig(

@@ -1,4 +1,4 @@
-"""The FoR-Net loss: ``L = CE + w_dice * Dice + w_sel * L_sel`` (DESIGN.md section 1), plus optional OHEM.
+"""The FoR-Net loss: ``L = CE + w_dice * Dice + w_sel * L_sel`` (docs/MODEL.md section 1), plus optional OHEM.
 
 Shapes: logits B x K x H x W, labels B x H x W (train ids, 255 = ignore), importance logit z B x 1 x h x w.
 """
