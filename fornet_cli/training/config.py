@@ -7,7 +7,7 @@ import math
 import tomllib
 import types
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -95,9 +95,6 @@ class TrainConfig:
             raise ConfigError(f"Expected a mapping of setting names to values in {source}, not a {type(data).__name__}.")
         values = {k: v for k, v in data.items() if k not in RUN_METADATA_KEYS}
         return cls(**_typed_fields(cls, values, source, prefix=""))
-
-    def with_overrides(self, **changes: Any) -> TrainConfig:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 RECIPES: dict[str, TrainConfig] = {
