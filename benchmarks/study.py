@@ -50,6 +50,14 @@ def _size(text: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def base_config(root: Path, iters: int, crop: tuple[int, int], batch: int, device: str) -> TrainConfig:
+    """The cpu-quick recipe on the study's data, validated once at the last iteration."""
+    return replace(
+        recipe("cpu-quick"), data="synth", root=str(root), iters=iters, val_every=iters, ckpt_every=iters,
+        crop=crop, batch=batch, device=device, warmup_iters=min(30, iters // 10),
+    )
+
+
 def row_config(base: TrainConfig, key: str, seed: int) -> TrainConfig:
     return replace(base, seed=seed, **ROWS[key][1])
 
@@ -109,11 +117,7 @@ def main() -> None:
     out = Path(args.out)
     size = _size(args.size)
     root = ensure_synth_dataset(out / "data", args.train, args.val, size, 0)  # one set for every run
-    base = replace(
-        recipe("cpu-quick"), data="synth", root=str(root), iters=args.iters, val_every=args.iters,
-        ckpt_every=args.iters, crop=_size(args.crop), batch=args.batch, device=args.device,
-        warmup_iters=min(30, args.iters // 10),
-    )
+    base = base_config(root, args.iters, _size(args.crop), args.batch, args.device)
     t0 = time.perf_counter()
     results: dict[str, list[dict]] = {k: [] for k in keys}
     for seed in seeds:  # seeds outermost: a partial study still has every row

@@ -1,4 +1,10 @@
-"""Backbones from timm, returning a low-level and a high-level feature map."""
+"""Backbones returning feature maps at chosen stages: any timm model, or torchvision's MobileNetV3-Large.
+
+Feature index k is the output of the k-th stage as timm numbers them (1: stride 4, 2: stride 8, 3: stride 16,
+4: the last stage). ``tv_mobilenet_v3_large`` is torchvision's implementation of MobileNetV3-Large (the one
+its LRASPP uses: BatchNorm eps 1e-3, its own weight initialisation) with the same stage outputs as timm's
+``mobilenetv3_large_100``, so the two can be compared inside one FoR-Net variant.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +49,12 @@ class Backbone(nn.Module):
             kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
         if list(indices) != sorted(set(indices)):
             raise ConfigError(f"Backbone {name}: feature indices {indices} must be increasing.")
+        if name in TORCHVISION_BACKBONES:
+            if kwargs:
+                raise WeightsError(f"{name} takes no ImageNet weights file in fornet; train it from scratch.")
+            self.body = TorchvisionMobileNetV3(output_stride, indices)
+            self.channels, self.strides = self.body.channels, self.body.strides
+            return
         try:
             # timm logs the classifier keys it drops from an ImageNet checkpoint; that is expected here.
             with _quiet("timm.models._builder"):
@@ -72,3 +84,41 @@ def _quiet(logger_name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+TORCHVISION_BACKBONES: tuple[str, ...] = ("tv_mobilenet_v3_large",)
+
+
+class TorchvisionMobileNetV3(nn.Module):
+    """torchvision's MobileNetV3-Large ``features``, returning timm's stage outputs (see the module docstring).
+
+    torchvision's BatchNorm momentum (0.01, for long ImageNet schedules) is set to PyTorch's default 0.1, as
+    fornet trains every model: with 0.01 the running statistics barely move in a short run.
+    """
+
+    # torchvision block index whose output ends each timm stage (1: stride 4 ... 4: the 960-channel head)
+    STAGE_END = {1: 3, 2: 6, 3: 12, 4: 16}
+
+    def __init__(self, output_stride: int, indices: tuple[int, ...]) -> None:
+        super().__init__()
+        from torchvision.models import mobilenet_v3_large
+
+        if output_stride not in (16, 32) or any(i not in self.STAGE_END for i in indices):
+            raise ConfigError(f"tv_mobilenet_v3_large supports output stride 16 or 32 and feature indices 1-4; "
+                              f"got {output_stride} and {indices}.")
+        self.features = mobilenet_v3_large(weights=None, dilated=output_stride == 16).features[: self.STAGE_END[max(indices)] + 1]
+        for m in self.features.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = 0.1
+        self.taps = [self.STAGE_END[i] for i in indices]
+        full = {1: (24, 4), 2: (40, 8), 3: (112, 16), 4: (960, min(output_stride, 32))}
+        self.channels = [full[i][0] for i in indices]
+        self.strides = [full[i][1] if i < 4 or output_stride == 32 else 16 for i in indices]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, block in enumerate(self.features):
+            x = block(x)
+            if i in self.taps:
+                out.append(x)
+        return out

@@ -45,7 +45,12 @@ class FornetConfig:
     branch_dilations: tuple[int, ...] = (1, 1, 1, 16)
     separable_branches: bool = False
     low_channels: int = 48
-    decoder: str = "deeplabv3plus"  # or "light": one depthwise-separable 3x3 fuse conv
+    # "deeplabv3plus": concat with the projected skip, two 3x3 convs (the paper); "light": one depthwise-
+    # separable 3x3 fuse conv; "linear": LRASPP's, a 1x1 classifier on each of the two features, summed.
+    decoder: str = "deeplabv3plus"
+    # Branches end in a BatchNorm without ReLU whose scale starts at 0, so that F_agg = F at the start (the
+    # residual-branch initialisation of ResNets; a zero BatchNorm before a ReLU would never learn).
+    residual_branches: bool = False
     description: str = ""
     paper: bool = False  # True only for the configuration the paper defines
 
@@ -54,9 +59,12 @@ class FornetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FornetConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        return cls(**values)
+        """The config of ``to_dict()``; unknown fields are refused (a config from a newer fornet, or edited)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TypeError(f"unknown model_config fields {unknown} (written by a newer fornet?)")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class Selector(nn.Module):
@@ -88,6 +96,23 @@ class GlobalContext(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.psi(x.mean(dim=(2, 3), keepdim=True))
+
+
+DECODERS: tuple[str, ...] = ("deeplabv3plus", "light", "linear")
+
+
+class LinearDecoder(nn.Module):
+    """LRASPP's decoder: a 1x1 classifier on the head's feature, upsampled to the skip's grid, plus a 1x1
+    classifier on the skip feature. (Classifying before upsampling equals torchvision's order, cheaper.)"""
+
+    def __init__(self, channels: int, low_in: int, num_classes: int) -> None:
+        super().__init__()
+        self.high = nn.Conv2d(channels, num_classes, 1, bias=True)
+        self.low = nn.Conv2d(low_in, num_classes, 1, bias=True)
+
+    def forward(self, feat: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        high = F.interpolate(self.high(feat), size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return high + self.low(low)
 
 
 class Decoder(nn.Module):
@@ -137,10 +162,13 @@ class FornetModel(nn.Module):
         self.selector = Selector(c, separable=config.separable_branches)
         self.context = GlobalContext(c)
         self.branches = nn.ModuleList(
-            conv_block(c, c, k, dilation=d, separable=config.separable_branches)
+            conv_block(c, c, k, dilation=d, separable=config.separable_branches, residual=config.residual_branches)
             for k, d in zip(config.branch_kernels, config.branch_dilations)
         )
-        self.decoder = Decoder(c, low_ch, config.low_channels, num_classes, config.decoder)
+        if config.decoder == "linear":
+            self.decoder: nn.Module = LinearDecoder(c, low_ch, num_classes)
+        else:
+            self.decoder = Decoder(c, low_ch, config.low_channels, num_classes, config.decoder)
         self.config = config
         self.topk_ratios = normalize_ratios(
             config.topk_ratios if topk_ratios is None else topk_ratios, len(self.branches)

@@ -21,7 +21,8 @@ import torch
 from ..data.normalize import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError, OutputError, UnknownModelError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text, write_failure
-from ..model.fornet import FornetConfig, FornetModel
+from ..model.backbone import TORCHVISION_BACKBONES
+from ..model.fornet import DECODERS, FornetConfig, FornetModel
 from ..model.registry import get_entry
 
 FORMAT = "fornet"
@@ -117,9 +118,9 @@ def config_from_meta(meta: ModelMeta, source: str) -> FornetConfig:
         _check_range(key, getattr(config, key), source)
     import timm
 
-    if not timm.is_model(config.backbone):
+    if not (timm.is_model(config.backbone) or config.backbone in TORCHVISION_BACKBONES):
         raise ConfigError(f"{source}: unknown backbone {config.backbone!r}; is the file from a newer fornet or timm?")
-    if config.decoder not in ("deeplabv3plus", "light"):
+    if config.decoder not in DECODERS:
         raise ConfigError(f"{source}: unknown decoder {config.decoder!r}.")
     if any(k not in (1, 3, 5, 7, 9, 11) for k in config.branch_kernels) or any(
         not 1 <= d <= 64 for d in config.branch_dilations

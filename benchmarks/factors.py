@@ -1,0 +1,143 @@
+"""Why does our `fornet_mbv3` learn slower than torchvision's LRASPP? One factor at a time (docs/STUDY.md).
+
+Every row is `fornet_mbv3` with one thing changed towards LRASPP (rows with several letters change several),
+trained with the same data, recipe, budget and seeds as the study (benchmarks/study.py) and scored at its last
+iteration on the validation split:
+
+  base  fornet_mbv3 as registered (timm MobileNetV3-L, undilated + top-down neck, light decoder, CE+Dice+sel)
+  tv    torchvision's MobileNetV3-L implementation (BatchNorm eps 1e-3, its init), same stages
+  dil   a dilated last stage (output stride 16) feeds the head directly, no neck
+  lin   LRASPP's decoder: 1x1 classifiers on the head's feature and the stride-8 skip, summed
+  ce    cross-entropy only (no Dice); the selector loss stays
+  nosel no selector loss
+  res   residual branches: each branch ends in a BatchNorm (no ReLU) whose scale starts at 0
+  struct  tv + dil + lin: LRASPP's backbone and decoder around FoR-Net's head
+  lraspp  torchvision lraspp_mobilenet_v3_large itself
+
+    python benchmarks/factors.py --jobs 2                      # 9 rows x 3 seeds, 200 iterations
+    python benchmarks/factors.py --rows base,dil --seeds 0     # a subset; finished runs are reused
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from study import base_config, run_one
+
+from fornet_cli.data.synth import ensure_synth_dataset
+from fornet_cli.fsutil import atomic_write_text
+from fornet_cli.model import get_entry, register_model
+from fornet_cli.training.config import TrainConfig
+
+TV, DIL, LIN = {"backbone": "tv_mobilenet_v3_large"}, {"output_stride": 16, "mid_index": None}, {"decoder": "linear"}
+# row -> (label, model-config changes or a peer name, loss changes)
+ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
+    "base": ("fornet_mbv3 as registered", {}, {}),
+    "tv": ("torchvision MobileNetV3-L implementation", TV, {}),
+    "dil": ("dilated stride-16 last stage, no neck", DIL, {}),
+    "lin": ("LRASPP's linear decoder", LIN, {}),
+    "ce": ("cross-entropy only (no Dice)", {}, {"dice_weight": 0.0}),
+    "nosel": ("no selector loss", {}, {"selector_weight": 0.0}),
+    "res": ("residual branches, zero-initialised", {"residual_branches": True}, {}),
+    "struct": ("tv + dil + lin (LRASPP's backbone and decoder)", {**TV, **DIL, **LIN}, {}),
+    "lraspp": ("torchvision lraspp_mobilenet_v3_large", "lraspp_mobilenet_v3_large", {}),
+}
+
+
+def _register_rows() -> None:
+    """Each FoR-Net row is a variant registered under ``factor_<row>`` (in every worker process too)."""
+    base = get_entry("fornet_mbv3").config
+    for key, (label, change, _) in ROWS.items():
+        if isinstance(change, dict):
+            register_model(f"factor_{key}", replace(base, **change, description=f"factor study: {label}"))
+
+
+_register_rows()
+
+
+def row_config(base: TrainConfig, key: str, seed: int) -> TrainConfig:
+    _, change, loss = ROWS[key]
+    model = change if isinstance(change, str) else f"factor_{key}"
+    return replace(base, model=model, seed=seed, loss=replace(base.loss, **loss))
+
+
+def _train_ce(run: Path, last: int = 50) -> float | None:
+    """Mean training cross-entropy over the last ``last`` logged iterations (from log.jsonl)."""
+    lines = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    steps = [e for e in lines if "ce" in e]
+    if not steps:
+        return None
+    top = steps[-1]["iter"]
+    tail = [e["ce"] for e in steps if e["iter"] > top - last]
+    return statistics.mean(tail)
+
+
+def _job(args: tuple[TrainConfig, Path, int]) -> dict:
+    config, out, threads = args
+    torch.set_num_threads(threads)
+    record = run_one(config, out)
+    record["train_ce"] = _train_ce(out)
+    return record
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (each with --threads threads)")
+    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) // 2))
+    ap.add_argument("--out", default="runs/factors")
+    args = ap.parse_args()
+    keys, seeds = args.rows.split(","), [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    root = ensure_synth_dataset(out / "data", 100, 20, (256, 512), 0)  # the study's data set
+    base = base_config(root, args.iters, (256, 256), 8, "cpu")
+    jobs = [(row_config(base, k, s), out / f"{k}-seed{s}", args.threads) for s in seeds for k in keys]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        records = list(pool.map(_job, jobs))
+    results: dict[str, list[dict]] = {k: [] for k in keys}
+    for (config, path, _), record in zip(jobs, records):
+        results[path.name.rsplit("-seed", 1)[0]].append({"seed": config.seed, **record})
+    summary = {
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        "settings": vars(args),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "rows": {k: {"label": ROWS[k][0], "runs": results[k]} for k in keys},
+    }
+    atomic_write_text(out / "factors.json", json.dumps(summary, indent=2) + "\n")
+    print(table(summary))
+
+
+def table(summary: dict) -> str:
+    """Markdown: each row's mean ± sd, and its paired difference from `base` (same seed)."""
+    rows = summary["rows"]
+    base = {r["seed"]: r for r in rows.get("base", {}).get("runs", [])}
+    lines = ["| row | change | mIoU (%) | vs base, per seed (points) | mean diff | train CE (last 50 it.) |",
+             "| --- | --- | ---: | --- | ---: | ---: |"]
+    for key, row in rows.items():
+        runs = row["runs"]
+        miou = [100 * r["miou"] for r in runs]
+        diffs = [100 * (r["miou"] - base[r["seed"]]["miou"]) for r in runs if r["seed"] in base]
+        ce = [r["train_ce"] for r in runs if r.get("train_ce") is not None]
+        sd = statistics.stdev(miou) if len(miou) > 1 else 0.0
+        per_seed = ", ".join(f"{d:+.1f}" for d in diffs) if key != "base" else "-"
+        mean_diff = f"{statistics.mean(diffs):+.1f}" if diffs and key != "base" else "-"
+        lines.append(f"| {key} | {row['label']} | {statistics.mean(miou):.1f} ± {sd:.1f} | {per_seed} | {mean_diff} | "
+                     f"{statistics.mean(ce):.3f} |" if ce else "")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
