@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from readonly import unchanged_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +32,7 @@ def _seed() -> None:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fornet_mbv3 with random weights (seed 0), saved by the project in the published format."""
     import fornet_cli
     from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
@@ -40,4 +42,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = fornet_cli.create_model("fornet_mbv3").eval()
     folder = tmp_path_factory.mktemp("mbv3-random")
     save_pretrained(model, folder, meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
-    return folder
+    with unchanged_folder(folder, "model_dir"):
+        yield folder
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test with a ``variant`` argument runs for every registered variant (tests/variant_params.py)."""
+    from variant_params import parametrize_variants
+
+    parametrize_variants(metafunc)

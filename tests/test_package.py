@@ -1,3 +1,6 @@
+"""The package's public surface and what importing it costs. Its architecture (import graph, sizes) is checked
+from the source in tests/test_architecture.py."""
+
 import subprocess
 import sys
 
@@ -16,28 +19,6 @@ def test_library_import_does_not_pull_in_the_cli_stack() -> None:
 def test_public_api() -> None:
     assert fornet_cli.__version__
     assert callable(fornet_cli.create_model) and "fornet_r101" in fornet_cli.list_models()
-
-
-def test_only_cli_imports_typer_or_rich() -> None:
-    from pathlib import Path
-
-    pkg = Path(fornet_cli.__file__).parent
-    offenders = [
-        str(p.relative_to(pkg))
-        for p in pkg.rglob("*.py")
-        if "cli" not in p.relative_to(pkg).parts[:1]
-        and any(f"import {m}" in line or f"from {m}" in line for line in p.read_text().splitlines() for m in ("typer", "rich"))
-    ]
-    assert offenders == []
-
-
-def test_model_package_does_not_import_data_or_engine() -> None:
-    from pathlib import Path
-
-    model_dir = Path(fornet_cli.__file__).parent / "model"
-    for p in model_dir.rglob("*.py"):
-        text = p.read_text()
-        assert "..data" not in text and "..engine" not in text, p
 
 
 def test_load_weights_is_public(tmp_path) -> None:

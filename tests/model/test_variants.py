@@ -1,21 +1,24 @@
-"""Checks that run over every registered variant."""
+"""Checks that run over every registered variant: a test with a ``variant`` argument runs once per name in
+``fornet_cli.list_models()`` (tests/variant_params.py), so a newly registered variant is covered too."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from variant_params import SLOW_ABOVE_PARAMETERS, parametrize_variants, variant_params
 
 import fornet_cli
 from fornet_cli.errors import UnknownModelError
-from fornet_cli.model import FornetModel
+from fornet_cli.model import FornetConfig, FornetModel
 
 VARIANTS = fornet_cli.list_models()
 
 
-@pytest.fixture(scope="module", params=VARIANTS)
-def model(request: pytest.FixtureRequest) -> FornetModel:
+@pytest.fixture
+def model(variant: str) -> FornetModel:
+    """A fresh model of the variant for each test (5 classes, seed 0): tests may change it freely."""
     torch.manual_seed(0)
-    return fornet_cli.create_model(request.param, num_classes=5)
+    return fornet_cli.create_model(variant, num_classes=5)
 
 
 def test_registry_has_paper_model_and_our_variants() -> None:
@@ -91,23 +94,19 @@ def test_masks_have_exact_k_and_are_nested(model: FornetModel) -> None:
 def test_ratio_zero_turns_branches_off_and_one_selects_everything(model: FornetModel) -> None:
     model.eval()
     x = torch.randn(1, 3, 64, 64)
-    original = model.topk_ratios
-    try:
-        model.topk_ratios = 0
-        with torch.no_grad():
-            off = model.forward_all(x)
-            for p in model.branches.parameters():
-                p.add_(1.0)  # branches that are off cannot change the output
-            off_changed = model(x)
-        assert off.masks.sum() == 0
-        assert torch.equal(off.logits, off_changed)
-        model.topk_ratios = 1
-        with torch.no_grad():
-            dense = model.forward_all(x)
-        assert torch.all(dense.masks == 1)
-        assert not torch.allclose(dense.logits, off.logits)
-    finally:
-        model.topk_ratios = original
+    model.topk_ratios = 0
+    with torch.no_grad():
+        off = model.forward_all(x)
+        for p in model.branches.parameters():
+            p.add_(1.0)  # branches that are off cannot change the output
+        off_changed = model(x)
+    assert off.masks.sum() == 0
+    assert torch.equal(off.logits, off_changed)
+    model.topk_ratios = 1
+    with torch.no_grad():
+        dense = model.forward_all(x)
+    assert torch.all(dense.masks == 1)
+    assert not torch.allclose(dense.logits, off.logits)
 
 
 def test_eval_mode_is_deterministic(model: FornetModel) -> None:
@@ -136,8 +135,8 @@ def test_unknown_model_lists_close_matches() -> None:
     assert "Did you mean" in str(info.value) and "fornet models" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["fornet_r18", "fornet_mbv3"])
-def test_backbone_loads_imagenet_weights_from_a_timm_safetensors_file(name: str, tmp_path) -> None:
+def test_backbone_loads_imagenet_weights_from_a_timm_safetensors_file(variant: str, tmp_path) -> None:
+    name = variant
     import timm
     from safetensors.torch import save_file
 
@@ -166,3 +165,42 @@ def test_a_model_converted_to_bfloat16_as_a_whole_still_runs() -> None:
     with torch.no_grad():
         out = model.forward_all(torch.randn(1, 3, 64, 64, dtype=torch.bfloat16))
     assert out.logits.dtype == torch.bfloat16 and out.masks.shape == (1, 4, 4, 4)
+
+
+TINY = FornetConfig(backbone="mobilenetv3_small_050", output_stride=32, low_index=2, mid_index=3, channels=32,
+                    branch_dilations=(1, 1, 1, 8), separable_branches=True, low_channels=16, decoder="light")
+
+
+class _Metafunc:
+    """What parametrize_variants uses of pytest's Metafunc."""
+
+    def __init__(self, fixturenames: list[str]) -> None:
+        self.fixturenames = fixturenames
+        self.calls: list[tuple[str, list]] = []
+
+    def parametrize(self, argnames: str, argvalues: list) -> None:
+        self.calls.append((argnames, argvalues))
+
+
+def test_a_newly_registered_variant_is_covered_by_every_per_variant_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fornet_cli.model import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # undone after the test
+    fornet_cli.register_model("fornet_test_tiny", TINY)
+    metafunc = _Metafunc(["model", "variant", "tmp_path"])
+    parametrize_variants(metafunc)
+    [(argname, params)] = metafunc.calls
+    assert argname == "variant"
+    assert [p.values[0] for p in params] == [*VARIANTS, "fornet_test_tiny"]
+    assert not [m for p in params if p.values[0] == "fornet_test_tiny" for m in p.marks]
+    untouched = _Metafunc(["model", "tmp_path"])
+    parametrize_variants(untouched)
+    assert untouched.calls == []
+
+
+def test_large_variants_are_marked_slow_and_small_ones_are_not() -> None:
+    slow = {p.values[0] for p in variant_params() if any(m.name == "slow" for m in p.marks)}
+    assert {"fornet_r101", "fornet_r50"} <= slow and not {"fornet_r18", "fornet_mbv3"} & slow
+    with torch.device("meta"):
+        sizes = {n: sum(p.numel() for p in fornet_cli.create_model(n).parameters()) for n in VARIANTS}
+    assert slow == {n for n, size in sizes.items() if size > SLOW_ABOVE_PARAMETERS}

@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from events import HANG_LIMIT, replaced, wait_for, writing
+from readonly import unchanged_folder
 
 from fornet_cli.data.synth import generate_dataset
 from fornet_cli.errors import ConfigError, DataError
@@ -150,22 +152,45 @@ def _train_cmd(root: Path, out: Path, iters: int) -> list[str]:
     ]
 
 
+def _more_steps_logged(log: Path):
+    """A condition: log.jsonl holds more step lines than now."""
+
+    def steps() -> int:
+        try:
+            return log.read_text(encoding="utf-8").count('"loss"')
+        except FileNotFoundError:
+            return 0
+
+    before = steps()
+    return lambda: steps() > before
+
+
 @pytest.mark.slow
 def test_kill_during_training_never_leaves_a_corrupt_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
+    """kill -9 at three moments of a run, each one an event of the run itself (never a delay that hopes): right
+    after its first checkpoint, while it writes a checkpoint (its temporary file exists), and after it logged a
+    step. Every time, last.pt loads and never goes back."""
     out = tmp_path / "run"
+    last, log = out / "checkpoints" / "last.pt", out / "log.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    resume = False
-    for delay in (6.0, 7.5, 9.0):
-        cmd = _train_cmd(tiny_data, out, iters=400) + (["--resume", str(out)] if resume else [])
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        last = out / "checkpoints" / "last.pt"
-        if last.is_file():
-            assert load_checkpoint(last)["iteration"] >= 1  # loads: never half-written
-            resume = True
-    assert resume, "no checkpoint was written before the kills"
+    moments = [
+        ("its first checkpoint", lambda pid: replaced(last)),
+        ("it writes a checkpoint", lambda pid: writing(last, pid)),
+        ("it logs a step", lambda pid: _more_steps_logged(log)),
+    ]
+    iterations = []
+    for i, (moment, event) in enumerate(moments):
+        cmd = _train_cmd(tiny_data, out, iters=400) + (["--resume", str(out)] if i else [])
+        stderr = tmp_path / f"stderr{i}.txt"
+        with open(stderr, "w") as err:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            wait_for(event(proc.pid), moment, proc, context=lambda stderr=stderr: stderr.read_text()[-3000:])
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        iterations.append(load_checkpoint(last)["iteration"])  # loads: never half-written
+    assert iterations[0] >= 1 and iterations == sorted(iterations), iterations
 
 
 @pytest.mark.slow
@@ -174,7 +199,7 @@ def test_ddp_two_gloo_processes_end_with_identical_weights(tiny_data: Path, tmp_
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            str(tiny_data), str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_LIMIT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from safetensors.torch import load_file
 

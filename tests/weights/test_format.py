@@ -1,0 +1,68 @@
+"""The published format (``model.safetensors`` + ``config.json``): every registered variant saves and loads back
+(strictly) to a model with the same weights, buffers and outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import fornet_cli
+from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
+from fornet_cli.errors import WeightsError
+from fornet_cli.weights.format import CONFIG_NAME, WEIGHTS_NAME, load_pretrained, meta_for, save_pretrained
+
+
+def _trained_looking(name: str) -> fornet_cli.FornetModel:
+    """A variant whose BatchNorm statistics and Top-K ratios differ from a fresh model's: a loader that dropped
+    buffers or ratios would then give other outputs, not the same ones by chance."""
+    torch.manual_seed(0)
+    model = fornet_cli.create_model(name, topk_ratios=(0.05, 0.15, 0.25, 0.5)).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def _save(model: fornet_cli.FornetModel, folder: Path) -> Path:
+    return save_pretrained(model, folder, meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
+
+
+def test_every_variant_round_trips_through_the_published_format(variant: str, tmp_path: Path) -> None:
+    model = _trained_looking(variant)
+    _save(model, tmp_path)
+    loaded, meta = load_pretrained(tmp_path)
+    assert meta.architecture == variant and meta.model_config == json.loads(json.dumps(model.config.to_dict()))
+    assert loaded.topk_ratios == model.topk_ratios == (0.05, 0.15, 0.25, 0.5)
+    assert not loaded.training
+    ours, theirs = model.state_dict(), loaded.state_dict()
+    assert list(ours) == list(theirs)
+    assert [k for k in ours if not torch.equal(ours[k], theirs[k])] == []
+    x = torch.randn(2, 3, 64, 128)
+    with torch.inference_mode():
+        expected, got = model.forward_all(x), loaded.forward_all(x)
+    assert torch.equal(got.logits, expected.logits) and torch.equal(got.masks, expected.masks)
+
+
+def test_loading_is_strict_a_missing_or_extra_tensor_is_refused(tmp_path: Path) -> None:
+    _save(_trained_looking("fornet_mbv3"), tmp_path)
+    state = load_file(str(tmp_path / WEIGHTS_NAME))
+    first = next(iter(state))
+    save_file({k: v for k, v in state.items() if k != first}, str(tmp_path / WEIGHTS_NAME))
+    with pytest.raises(WeightsError, match=rf"1 missing \(e\.g\. {first}\)"):
+        load_pretrained(tmp_path)
+    save_file({**state, "extra.weight": torch.zeros(1)}, str(tmp_path / WEIGHTS_NAME))
+    with pytest.raises(WeightsError, match=r"1 unexpected \(e\.g\. extra\.weight\)"):
+        load_pretrained(tmp_path)
+
+
+def test_a_folder_without_its_config_is_refused(tmp_path: Path) -> None:
+    _save(fornet_cli.create_model("fornet_mbv3"), tmp_path)
+    (tmp_path / CONFIG_NAME).unlink()
+    with pytest.raises(WeightsError, match=f"{CONFIG_NAME} is missing"):
+        load_pretrained(tmp_path)
