@@ -23,18 +23,14 @@ from ..fsutil import atomic_write_text
 from ..inference.predictor import InferenceConfig
 from .console import err, print_json
 from .params import (
-    AmpOpt,
-    CropOpt,
     DeviceOpt,
-    ModeOpt,
     RegistryOpt,
-    StrideOpt,
     TrustPickleOpt,
-    TtaOpt,
-    inference_config,
+    inference_options,
 )
 
 
+@inference_options
 def eval_command(
     predictions: Annotated[
         Path | None,
@@ -54,12 +50,7 @@ def eval_command(
         typer.Option(help=f"Cityscapes-layout folder (default: ${ENV_VAR}; for --data synth the generated set)."),
     ] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate: gtFine/<split>.")] = "val",
-    mode: ModeOpt = "whole",
-    crop: CropOpt = "1024x1024",
-    stride: StrideOpt = "768x768",
-    tta: TtaOpt = False,
     device: DeviceOpt = "auto",
-    amp: AmpOpt = True,
     max_images: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
     registry: RegistryOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -78,6 +69,7 @@ def eval_command(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Threads decoding and counting images (default: CPUs, at most 8).")
     ] = None,
+    inference: InferenceConfig = InferenceConfig(),
 ) -> None:
     """Evaluate a model, or a folder of predictions, with the official Cityscapes scores (IoU, iIoU,
     categories) and hard-region scores (boundary IoU, trimap mIoU, thin classes, selector error recall)."""
@@ -94,7 +86,6 @@ def eval_command(
             what = f"{predictions.name} vs gtFine/{split}"
         else:
             assert weights is not None
-            inference = inference_config(mode, crop, stride, tta, amp)
             result, what = _evaluate_weights(
                 weights, data, root, split, inference, hard_config, per_image, max_images, registry, trust_pickle,
                 resolve_device(device), on_progress,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,11 +67,39 @@ RegistryOpt = Annotated[Path | None, typer.Option(help="An extra weights.toml.")
 TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")]
 
 
+_INFERENCE_OPTIONS = (  # (name, annotation, default): eval and predict take them alike
+    ("mode", ModeOpt, "whole"),
+    ("crop", CropOpt, "1024x1024"),
+    ("stride", StrideOpt, "768x768"),
+    ("tta", TtaOpt, False),
+    ("amp", AmpOpt, True),
+)
+
+
+def inference_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the options ``--mode --crop --stride --tta --amp``; it receives them as one
+    ``inference: InferenceConfig`` keyword argument (declared once here, for every command that runs a model)."""
+    signature = inspect.signature(command, eval_str=True)  # typer reads the wrapper's evaluated signature
+    kept = [p for p in signature.parameters.values() if p.name != "inference"]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in _INFERENCE_OPTIONS]
+    kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD else p for p in kept]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name, _, _ in _INFERENCE_OPTIONS}
+        return command(*args, inference=inference_config(**values), **kwargs)
+
+    params = [*kept, *added]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
 def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool) -> InferenceConfig:
     return InferenceConfig(
         mode=mode,  # type: ignore[arg-type]
-        crop_size=parse_size(crop),
-        stride=parse_size(stride),
+        crop_size=parse_size(crop, "--crop"),
+        stride=parse_size(stride, "--stride"),
         scales=MS_SCALES if tta else (1.0,),
         flip=tta,
         amp=amp,

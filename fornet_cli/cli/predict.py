@@ -10,38 +10,30 @@ import typer
 from ..devices import resolve_device
 from ..export.onnx_session import is_onnx_file, load_onnx
 from ..inference.predict import FORMATS, PredictConfig, predict_images
-from ..inference.predictor import Predictor
+from ..inference.predictor import InferenceConfig, Predictor
 from ..weights.resolve import load_weights
 from .console import err, image_progress, print_json
 from .params import (
-    AmpOpt,
-    CropOpt,
     DeviceOpt,
-    ModeOpt,
     RegistryOpt,
-    StrideOpt,
     TrustPickleOpt,
-    TtaOpt,
-    inference_config,
+    inference_options,
 )
 
 
+@inference_options
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; its tree mirrors the inputs.")],
     weights: Annotated[str, typer.Option("--weights", "-w", help="Registry name, hf://org/repo or hf://org/repo@rev, a checkpoint folder, a run folder, a file, or an ONNX model from fornet export.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"Comma-separated: {', '.join(FORMATS)}. Several formats go to one subfolder each.")] = "trainid",
-    mode: ModeOpt = "whole",
-    crop: CropOpt = "1024x1024",
-    stride: StrideOpt = "768x768",
-    tta: TtaOpt = False,
     device: DeviceOpt = "auto",
-    amp: AmpOpt = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (otherwise they are skipped).")] = False,
     allow_input_tree: Annotated[bool, typer.Option("--allow-input-tree", help="Allow --out inside an input folder.")] = False,
     registry: RegistryOpt = None,
     trust_pickle: TrustPickleOpt = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    inference: InferenceConfig = InferenceConfig(),
 ) -> None:
     """Predict segmentation masks; a file that cannot be read is reported and skipped (exit code 1)."""
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
@@ -52,7 +44,6 @@ def predict(
     else:
         dev = resolve_device(device)
         loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle, device=dev)
-    inference = inference_config(mode, crop, stride, tta, amp)
     predictor = Predictor(loaded.model, inference)
     err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {loaded.source} on {dev}", highlight=False)
     with image_progress("predict") as on_image:
