@@ -82,29 +82,47 @@ def render_hardness_figure(data: HardnessFigureData, panel_width: int = 512) -> 
     return compose(panels, 3 if data.ground_truth is not None else 2, data.header, panel_width)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What every panel of one figure shares: its size, the dimmed photo and the Top-K regions."""
+
+    size: tuple[int, int]
+    backdrop: np.ndarray  # dimmed luminance under colour overlays
+    order: np.ndarray  # ratio indices, smallest region first
+    ratios: list[float]  # in that order
+    regions: list[np.ndarray]  # the Top-K regions at panel size, in that order
+    region_rgb: np.ndarray
+    outlines: tuple[np.ndarray, np.ndarray]  # every region's outline
+    outer: tuple[np.ndarray, np.ndarray]  # only the largest region's (over errors and bands)
+
+
+def _layout(data: HardnessFigureData, photo: np.ndarray, size: tuple[int, int]) -> _Layout:
+    order = np.argsort(np.asarray(data.ratios), kind="stable")
+    regions = [upsample_grid(data.masks[i], size) for i in order]
+    region_rgb = colors.region_colors(len(regions))
+    return _Layout(
+        size=size, backdrop=grey(photo, 0.55, 30), order=order, ratios=[float(data.ratios[i]) for i in order],
+        regions=regions, region_rgb=region_rgb, outlines=_outline_layer(regions, region_rgb),
+        # all four outlines would hide what they surround
+        outer=_outline_layer(regions[-1:], region_rgb[-1:]),
+    )
+
+
 def hardness_panels(data: HardnessFigureData, panel_width: int = 512) -> list[Panel]:
     """The figure's panels, in reading order (4 without ground truth, 6 with)."""
     size = panel_size(*data.image.shape[:2], panel_width)
     photo = resize_rgb(data.image, size)
-    backdrop = grey(photo, 0.55, 30)  # dimmed luminance under colour overlays
-    order = np.argsort(np.asarray(data.ratios), kind="stable")  # smallest region first
-    regions = [upsample_grid(data.masks[i], size) for i in order]
-    ratios = [float(data.ratios[i]) for i in order]
-    region_rgb = colors.region_colors(len(ratios))
-    outlines = _outline_layer(regions, region_rgb)
-    # over errors and the band only the largest region: all four outlines would hide what they surround
-    outer = _outline_layer(regions[-1:], region_rgb[-1:])
-
+    layout = _layout(data, photo, size)
     panels = [
         Panel(f"image, {data.image.shape[0]}x{data.image.shape[1]} px", photo, notes=list(data.image_notes)),
         _importance_panel(data, photo, size),
-        _regions_panel(data, backdrop, regions, ratios, region_rgb, outlines, order),
+        _regions_panel(data, layout),
         _prediction_panel(data, photo, size),
     ]
     gt = data.ground_truth
     if gt is not None:
-        panels.append(_errors_panel(gt, backdrop, size, regions, ratios, region_rgb, outer, order))
-        panels.append(_band_panel(gt, backdrop, size, ratios, region_rgb, outer, order))
+        panels.append(_errors_panel(gt, layout))
+        panels.append(_band_panel(gt, layout))
     return panels
 
 
@@ -144,20 +162,13 @@ def _importance_panel(data: HardnessFigureData, photo: np.ndarray, size: tuple[i
     )
 
 
-def _regions_panel(
-    data: HardnessFigureData,
-    backdrop: np.ndarray,
-    regions: list[np.ndarray],
-    ratios: list[float],
-    region_rgb: np.ndarray,
-    outlines: tuple[np.ndarray, np.ndarray],
-    order: np.ndarray,
-) -> Panel:
-    out = backdrop
+def _regions_panel(data: HardnessFigureData, lay: _Layout) -> Panel:
+    regions, ratios, region_rgb, order = lay.regions, lay.ratios, lay.region_rgb, lay.order
+    out = lay.backdrop
     # outermost first, so each pixel ends with the colour of the smallest region holding it
     for region, rgb in reversed(list(zip(regions, region_rgb))):
         out = blend(out, rgb, region * 0.5)
-    out = _paint_outlines(out, outlines)
+    out = _paint_outlines(out, lay.outlines)
     cells = data.masks.shape[1] * data.masks.shape[2]
     legend = [
         LegendItem(f"{ratio_label(r)} ({int(data.masks[i].sum())} of {cells} cells)", tuple(rgb))
@@ -184,24 +195,16 @@ def _prediction_panel(data: HardnessFigureData, photo: np.ndarray, size: tuple[i
     return Panel("prediction (class palette)", to_uint8(out), legend=legend, notes=notes)
 
 
-def _errors_panel(
-    gt: GroundTruthView,
-    backdrop: np.ndarray,
-    size: tuple[int, int],
-    regions: list[np.ndarray],
-    ratios: list[float],
-    region_rgb: np.ndarray,
-    outlines: tuple[np.ndarray, np.ndarray],
-    order: np.ndarray,
-) -> Panel:
+def _errors_panel(gt: GroundTruthView, lay: _Layout) -> Panel:
+    size, ratios, region_rgb, order = lay.size, lay.ratios, lay.region_rgb, lay.order
     void = 1.0 - resize_fraction(gt.evaluated, size)
-    out = blend(backdrop, colors.VOID, void * 0.6)
+    out = blend(lay.backdrop, colors.VOID, void * 0.6)
     # a shrunk one-pixel error still shows: twice its share of the panel pixel, capped at opaque
     wrong = np.minimum(resize_fraction(gt.wrong, size) * 2.0, 1.0)
-    outer = regions[-1]
+    outer = lay.regions[-1]
     out = blend(out, colors.ERROR_INSIDE, wrong * outer)
     out = blend(out, colors.ERROR_OUTSIDE, wrong * ~outer)
-    out = _paint_outlines(out, outlines)
+    out = _paint_outlines(out, lay.outer)
     recall = ", ".join(f"{ratio_label(r)}: {pct(gt.error_recall[i])}" for r, i in zip(ratios, order))
     return Panel(
         f"errors vs Top-K regions (mIoU {pct(gt.miou, 1)})",
@@ -216,18 +219,11 @@ def _errors_panel(
     )
 
 
-def _band_panel(
-    gt: GroundTruthView,
-    backdrop: np.ndarray,
-    size: tuple[int, int],
-    ratios: list[float],
-    region_rgb: np.ndarray,
-    outlines: tuple[np.ndarray, np.ndarray],
-    order: np.ndarray,
-) -> Panel:
-    band = np.minimum(resize_fraction(gt.band, size) * 1.5, 1.0)
-    out = blend(backdrop, colors.BAND, band * 0.75)
-    out = _paint_outlines(out, outlines)
+def _band_panel(gt: GroundTruthView, lay: _Layout) -> Panel:
+    ratios, region_rgb, order = lay.ratios, lay.region_rgb, lay.order
+    band = np.minimum(resize_fraction(gt.band, lay.size) * 1.5, 1.0)
+    out = blend(lay.backdrop, colors.BAND, band * 0.75)
+    out = _paint_outlines(out, lay.outer)
     inside = ", ".join(f"{ratio_label(r)}: {pct(gt.band_inside[i])}" for r, i in zip(ratios, order))
     return Panel(
         f"ground-truth boundary band (d = {gt.band_width} px) vs Top-K regions",
