@@ -3,19 +3,20 @@
 ``HEAD``/``GET /{org}/{repo}/resolve/{revision}/{path}`` answer with ``X-Repo-Commit``, ``ETag`` (sha256
 for LFS-style files, the git blob sha1 for small ones, as the Hub does) and ``Content-Length``; unknown
 repos, revisions and files answer 404 with the Hub's ``X-Error-Code``. Tests can tamper with a file's
-content after its ETag was computed, or make the server stall (before answering, or mid-download).
+content after its ETag was computed, or make the server stall (before answering, or mid-download), for a
+number of seconds or until the test releases it. ``stop()`` ends every stall, so no answer outlives the test.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx")
+HOLD_LIMIT = 600.0  # a held body is released after this long even if the test never releases it (a hang)
 
 
 def _etag(name: str, data: bytes) -> str:
@@ -37,8 +38,11 @@ class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
+        self.clients: list[tuple[str, str, str]] = []  # (method, path, User-Agent): which process asked
         self.stall_seconds = 0.0  # before answering any request
         self.body_stall_seconds = 0.0  # after a GET's headers, before its body (a download that stops)
+        self.hold_bodies: threading.Event | None = None  # if set: GET bodies wait until this event is set
+        self._stopped = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     def add(self, repo_id: str, files: dict[str, bytes], commit: str | None = None) -> str:
@@ -75,9 +79,10 @@ class FakeHub:
                 self._answer(body=True)
 
             def _answer(self, body: bool) -> None:
+                hub.clients.append((self.command, self.path, self.headers.get("User-Agent", "")))
                 hub.requests.append((self.command, self.path))
                 if hub.stall_seconds:
-                    time.sleep(hub.stall_seconds)
+                    hub._stopped.wait(hub.stall_seconds)
                 parts = unquote(self.path.split("?")[0]).lstrip("/").split("/")
                 if len(parts) < 5 or parts[2] != "resolve":
                     return self._error(404, "RepoNotFound", "not a resolve URL")
@@ -97,9 +102,12 @@ class FakeHub:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
                 if body:
-                    if hub.body_stall_seconds:
+                    if hub.body_stall_seconds or hub.hold_bodies is not None:
                         self.wfile.flush()
-                        time.sleep(hub.body_stall_seconds)
+                    if hub.body_stall_seconds:
+                        hub._stopped.wait(hub.body_stall_seconds)
+                    if hub.hold_bodies is not None:
+                        hub.hold_bodies.wait(HOLD_LIMIT)
                     self.wfile.write(data)
 
             def _error(self, status: int, code: str, message: str) -> None:
@@ -119,6 +127,9 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
+        if self.hold_bodies is not None:
+            self.hold_bodies.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from readonly import unchanged_folder
 
 from fornet_cli.data.io import write_png
 from fornet_cli.data.synth import generate_dataset
@@ -15,11 +17,12 @@ SYNTH_TRAIN, SYNTH_VAL = 20, 2
 
 
 @pytest.fixture(scope="session")
-def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """20 train + 2 val generated frames at 128x256 (shared: treat as read-only)."""
     root = tmp_path_factory.mktemp("synth") / "set"
     generate_dataset(root, train=SYNTH_TRAIN, val=SYNTH_VAL, size=SYNTH_SIZE, seed=0)
-    return root
+    with unchanged_folder(root, "synth_root"):
+        yield root
 
 
 def make_layout(

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from readonly import unchanged_folder
 
 from fornet_cli.data.synth import generate_dataset
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """6 train + 2 val generated frames at 64x128 in Cityscapes layout (shared: treat as read-only)."""
     root = tmp_path_factory.mktemp("tiny-synth")
     generate_dataset(root, train=6, val=2, size=(64, 128), seed=0, overwrite=True)
-    return root
+    with unchanged_folder(root, "tiny_data"):
+        yield root
 
 
 @pytest.fixture(autouse=True)

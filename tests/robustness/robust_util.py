@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+from events import HANG_LIMIT
 from typer.testing import CliRunner
 
 from fornet_cli.cli import app
@@ -25,11 +28,31 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "FORNET_DEBUG": "", **extra}
 
 
-def run_cli(*args: str, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
-    """``python -m fornet_cli ARGS`` in a fresh process."""
+def run_cli(*args: str, timeout: float = HANG_LIMIT, **popen) -> subprocess.CompletedProcess:
+    """``python -m fornet_cli ARGS`` in a fresh process; the timeout only catches a hang."""
     popen.setdefault("env", cli_env())
     cmd = [sys.executable, "-m", "fornet_cli", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def run_cli_measured(*args: str, timeout: float = HANG_LIMIT, **popen) -> tuple[subprocess.CompletedProcess, int]:
+    """:func:`run_cli`, and the peak resident memory of that process in bytes (its own rusage, from wait4)."""
+    popen.setdefault("env", cli_env())
+    cmd = [sys.executable, "-m", "fornet_cli", *map(str, args)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, **popen)
+        deadline = time.monotonic() + timeout
+        while not (done := os.wait4(proc.pid, os.WNOHANG))[0]:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise subprocess.TimeoutExpired(cmd, timeout)
+            time.sleep(0.02)
+        _, status, usage = done
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read()), usage.ru_maxrss * 1024
 
 
 def assert_clean_failure(result, *needles: str) -> str:
