@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from events import HANG_LIMIT, wait_for
 from hubserver import FakeHub
 from PIL import Image
 from robust_util import cli_env, invoke
@@ -31,7 +33,7 @@ def test_two_predicts_into_one_folder_write_whole_identical_files(model_dir: Pat
             "--overwrite")
     # both processes write every file (--overwrite), in the same order: as many collisions as possible
     procs = [_popen(*args, env=cli_env()) for _ in range(2)]
-    results = [(p.wait(300), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    results = [(p.wait(HANG_LIMIT), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     for code, stderr in results:
         assert code == 0, stderr[-3000:]
     reference = invoke("predict", tmp_path / "in", "--out", tmp_path / "alone", "-w", model_dir, "--format", "trainid,color")
@@ -58,6 +60,11 @@ sha256 = "{sha}"
 """
 
 
+def _asked_for(server: FakeHub, origin: str, method: str, filename: str) -> int:
+    return sum(1 for m, path, agent in list(server.clients)
+               if m == method and path.endswith(filename) and f"origin/{origin}" in agent)
+
+
 @pytest.mark.slow
 def test_two_downloads_of_the_same_weights_end_with_one_good_copy(model_dir: Path, tmp_path: Path) -> None:
     weights = (model_dir / "model.safetensors").read_bytes()
@@ -65,12 +72,22 @@ def test_two_downloads_of_the_same_weights_end_with_one_good_copy(model_dir: Pat
     server = FakeHub().start()
     try:
         server.add("fornet/shared-mbv3", {p.name: p.read_bytes() for p in model_dir.iterdir()})
-        server.body_stall_seconds = 1.5  # both processes are inside the download at the same time
+        server.hold_bodies = threading.Event()  # the first download waits inside its GET until released
         (tmp_path / "weights.toml").write_text(REGISTRY.format(sha=sha))
-        env = cli_env(HF_ENDPOINT=server.url, HF_HUB_CACHE=str(tmp_path / "cache"), HF_HOME=str(tmp_path / "home"))
-        procs = [_popen("weights", "download", "shared_mbv3", "--registry", tmp_path / "weights.toml", env=env)
-                 for _ in range(2)]
-        outs = [(p.wait(300), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+        common = dict(HF_ENDPOINT=server.url, HF_HUB_CACHE=str(tmp_path / "cache"), HF_HOME=str(tmp_path / "home"),
+                      HF_HUB_DOWNLOAD_TIMEOUT=str(int(HANG_LIMIT)))  # held, never timed out and retried
+        procs = [_popen("weights", "download", "shared_mbv3", "--registry", tmp_path / "weights.toml",
+                        env=cli_env(HF_HUB_USER_AGENT_ORIGIN=f"proc{i}", **common)) for i in range(2)]
+        # Release the first GET of the weights only once the other process has asked for them as often as the
+        # downloading one did before its GET: both are inside the download of the same file at the same time.
+        first = wait_for(lambda: next((o for o in ("proc0", "proc1") if _asked_for(server, o, "GET", "model.safetensors")),
+                                      None), "the first GET of the weights", context=lambda: str(server.clients))
+        other = "proc1" if first == "proc0" else "proc0"
+        heads = _asked_for(server, first, "HEAD", "model.safetensors")
+        wait_for(lambda: _asked_for(server, other, "HEAD", "model.safetensors") >= heads,
+                 f"{other} to ask for the weights {heads} times", context=lambda: str(server.clients))
+        server.hold_bodies.set()
+        outs = [(p.wait(HANG_LIMIT), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     finally:
         server.stop()
     for code, _stdout, stderr in outs:

@@ -7,11 +7,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from events import HANG_LIMIT, wait_for
 from PIL import Image
 from robust_util import cli_env
 
@@ -22,6 +22,11 @@ def _default_sigint() -> None:
     """In the child: Ctrl-C as in a terminal. A process started in the background of a non-interactive shell
     inherits SIGINT ignored, and Python then leaves it ignored (pytest run with `&`, for one)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _mask_count(out: Path) -> int:
+    """Masks under their real names (a temporary file is hidden and ends in .tmp)."""
+    return sum(1 for p in out.rglob("*.png")) if out.is_dir() else 0
 
 
 def _all_masks_whole(out: Path) -> int:
@@ -47,18 +52,18 @@ def test_interrupting_predict_never_leaves_a_half_written_mask(model_dir: Path, 
     pick = random.Random(5)
     sent = 0
     for sig in (signal.SIGINT, signal.SIGKILL, signal.SIGINT, signal.SIGKILL):
-        before = len(list(out.rglob("*.png")))
+        before = _mask_count(out)
         proc = subprocess.Popen([*cmd, "--out", str(out)], env=cli_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-        deadline = time.monotonic() + 120
-        while len(list(out.rglob("*.png"))) <= before and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # wait for this run's first mask: it is writing now
-        time.sleep(pick.uniform(0.0, 0.4))
+        # the signal lands after this run wrote 1 to 6 masks: it is writing the next ones now
+        wrote = before + pick.randint(1, 6)
+        wait_for(lambda wrote=wrote, proc=proc: _mask_count(out) >= wrote or proc.poll() is not None,
+                 f"{wrote - before} new masks")
         if proc.poll() is not None:
             break  # it finished every image before the signal
         proc.send_signal(sig)
         sent += 1
-        code = proc.wait(60)
+        code = proc.wait(HANG_LIMIT)
         stderr = proc.stderr.read()  # type: ignore[union-attr]
         if sig == signal.SIGINT:
             assert code == 130 and "Interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
@@ -69,9 +74,10 @@ def test_interrupting_predict_never_leaves_a_half_written_mask(model_dir: Path, 
             assert all(p.name.startswith(".") for p in out.rglob("*.tmp"))
         _all_masks_whole(out)
     assert sent >= 3, "the runs must be interrupted, not finish first"
-    finish = subprocess.run([*cmd, "--out", str(out)], env=cli_env(), capture_output=True, text=True, timeout=300)
+    finish = subprocess.run([*cmd, "--out", str(out)], env=cli_env(), capture_output=True, text=True,
+                            timeout=HANG_LIMIT)
     assert finish.returncode == 0, finish.stderr[-2000:]
-    assert reference.wait(300) == 0
+    assert reference.wait(HANG_LIMIT) == 0
     assert _all_masks_whole(out) == 3 * N_IMAGES
     for mask in (tmp_path / "reference").rglob("*.png"):
         assert (out / mask.relative_to(tmp_path / "reference")).read_bytes() == mask.read_bytes(), mask
