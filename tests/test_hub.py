@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from events import HANG_LIMIT
 from hubserver import FakeHub
+from readonly import unchanged_folder
 
 import fornet_cli
 from fornet_cli import hub
@@ -29,13 +32,14 @@ def fake_hub():
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A small model saved by the project (random weights) in the published format."""
     torch.manual_seed(1)
     model = fornet_cli.create_model("fornet_mbv3", num_classes=3).eval()
     folder = tmp_path_factory.mktemp("published")
     save_pretrained(model, folder, meta_for(model, CLASSES, palette=[[1, 2, 3], [4, 5, 6], [7, 8, 9]]))
-    return folder
+    with unchanged_folder(folder, "published model"):
+        yield folder
 
 
 def _serve(server: FakeHub, folder: Path, repo: str = "fornet/test-mbv3") -> str:
@@ -193,7 +197,7 @@ def test_network_failure_shows_the_cause(tmp_path: Path) -> None:
 
 def _run_offline(code: str, cache: Path) -> subprocess.CompletedProcess:
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": str(cache)}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=HANG_LIMIT)
 
 
 def test_offline_mode_uses_the_cache_and_fails_clearly_without_it(

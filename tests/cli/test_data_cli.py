@@ -1,7 +1,10 @@
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from readonly import tree_digest, unchanged_folder
 from typer.testing import CliRunner
 
 from fornet_cli.cli import app
@@ -11,14 +14,15 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("cli") / "set"
     result = runner.invoke(
         app, ["data", "synth", str(out), "--train", "4", "--val", "2", "--size", "64x128", "--seed", "3"]
     )
     assert result.exit_code == 0, result.output
     assert "Wrote 6 frames (4 train, 2 val) at 64x128" in result.stderr and " s." in result.stderr
-    return out
+    with unchanged_folder(out, "generated set"):
+        yield out
 
 
 def test_data_is_listed() -> None:
@@ -33,8 +37,11 @@ def test_synth_writes_the_layout(generated: Path) -> None:
 
 
 def test_synth_refuses_a_non_empty_folder(generated: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "synth", str(generated), "--train", "1", "--val", "0"])
+    taken = shutil.copytree(generated, tmp_path / "taken")  # a copy: the command must not write there, but if it did
+    before = tree_digest(taken)
+    result = runner.invoke(app, ["data", "synth", str(taken), "--train", "1", "--val", "0"])
     assert result.exit_code == 1 and result.stderr.startswith("Error: ") and "--overwrite" in result.stderr
+    assert tree_digest(taken) == before
     assert "Traceback" not in result.output
     out = tmp_path / "again"
     args = ["data", "synth", str(out), "--train", "2", "--val", "0", "--size", "32x64", "--json"]
@@ -83,8 +90,6 @@ def test_check_real_fixture(real_fixtures: Path) -> None:
 
 
 def test_check_exits_1_on_problems(generated: Path, tmp_path: Path) -> None:
-    import shutil
-
     broken = tmp_path / "broken"
     shutil.copytree(generated, broken)
     label = next((broken / "gtFine" / "train").rglob("*_gtFine_labelIds.png"))

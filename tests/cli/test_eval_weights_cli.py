@@ -1,9 +1,11 @@
 """`fornet eval --weights`: a saved model evaluated on a generated set, whole and sliding-window."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from readonly import unchanged_folder
 from typer.testing import CliRunner
 
 from fornet_cli.cli import app
@@ -13,10 +15,11 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, Path]:
+def setup(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[tuple[Path, Path]]:
     base = tmp_path_factory.mktemp("evalw")
     generate_dataset(base / "data", train=0, val=2, size=(64, 128), seed=2, overwrite=True)
-    return base / "data", model_dir
+    with unchanged_folder(base / "data", "evaluation set"):
+        yield base / "data", model_dir
 
 
 def test_eval_weights_whole_and_slide(setup: tuple[Path, Path]) -> None:

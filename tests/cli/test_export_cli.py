@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from readonly import unchanged_folder
 from typer.testing import CliRunner
 
 from fornet_cli.cli import app
@@ -20,20 +22,22 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def onnx_file(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def onnx_file(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("export") / "model.onnx"
     args = ["export", "-w", str(model_dir), "--out", str(path), "--height", "128", "--width", "256", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    return path
+    with unchanged_folder(path.parent, "onnx_file"):
+        yield path
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("images")
     for i, size in enumerate([(64, 96), (48, 80)]):
         Image.fromarray(render_scene(np.random.default_rng(i), size).image).save(root / f"frame{i}.png")
-    return root
+    with unchanged_folder(root, "images"):
+        yield root
 
 
 def _masks(folder: Path) -> dict[str, np.ndarray]:

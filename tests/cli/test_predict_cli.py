@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from events import HANG_LIMIT
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -123,7 +124,7 @@ def test_hub_model_predicts_the_same_masks_as_the_local_folder(model_dir: Path, 
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
         cmd = [sys.executable, "-m", "fornet_cli", "predict", str(images), "--out", str(tmp_path / "hub"),
                "-w", "hf://fornet/random-mbv3"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_LIMIT)
         assert proc.returncode == 0, proc.stderr
     finally:
         hub.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from readonly import unchanged_folder
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
@@ -29,7 +31,7 @@ FRAMES = ("eberfeld_000000_000019", "fennwick_000000_000019")
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """A tiny random FoR-Net checkpoint and two 128 x 256 synthetic val frames with ground truth."""
     root = tmp_path_factory.mktemp("hardness")
     torch.manual_seed(0)
@@ -40,7 +42,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = FornetModel(config, num_classes=19, name="tiny_fornet")
     save_pretrained(model, root / "model", meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
     generate_dataset(root / "cs", train=0, val=2, size=(128, 256), seed=0)
-    return {"root": root, "model": root / "model", "cs": root / "cs", "val": root / "cs" / "leftImg8bit" / "val"}
+    with unchanged_folder(root, "show-hardness setup"):
+        yield {"root": root, "model": root / "model", "cs": root / "cs", "val": root / "cs" / "leftImg8bit" / "val"}
 
 
 def _run(*args: str | Path) -> object:
@@ -176,8 +179,10 @@ def test_bad_options(setup: dict[str, Path], tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a list of numbers" in result.output
     result = _run(tmp_path / "nothing", "--weights", setup["model"], "--out", tmp_path / "o")
     assert result.exit_code == 1 and "does not exist" in result.stderr
-    result = _run(setup["val"], "--weights", setup["model"], "--out", setup["val"] / "figs")
+    val = shutil.copytree(setup["val"], tmp_path / "val")  # a copy: the command must not write there, but if it did
+    result = _run(val, "--weights", setup["model"], "--out", val / "figs")
     assert result.exit_code == 1 and "inside the input folder" in result.stderr
+    assert not (val / "figs").exists()
     result = _run(setup["val"], "--weights", setup["model"], "--out", tmp_path / "o", "--gt", tmp_path)
     assert result.exit_code == 1 and "no gtFine/ folder" in result.stderr
 
