@@ -102,8 +102,8 @@ def build_graph(root: Path = SOURCE, package: str = PACKAGE) -> dict[str, Module
     return modules
 
 
-def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """One cycle (``[a, b, ..., a]``) per strongly connected component that has one, sorted; Tarjan's algorithm."""
+def tangles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """The strongly connected components with a cycle (sorted members), sorted; Tarjan's algorithm."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -134,7 +134,21 @@ def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
     for node in sorted(graph):
         if node not in index:
             visit(node)
-    return sorted(_cycle_through(component, graph) for component in components)
+    return sorted(components)
+
+
+def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """One cycle (``[a, b, ..., a]``) per tangle: the shortest from its first member back to it."""
+    return [_cycle_through(component, graph) for component in tangles(graph)]
+
+
+def _describe(graph: Mapping[str, Iterable[str]]) -> str:
+    parts = []
+    for component in tangles(graph):
+        cycle = " -> ".join(_cycle_through(component, graph))
+        parts.append(cycle if len(component) <= 2 else f"{cycle} (one cycle of {len(component)} tangled: "
+                     f"{', '.join(component)})")
+    return "; ".join(parts)
 
 
 def _cycle_through(component: list[str], graph: Mapping[str, Iterable[str]]) -> list[str]:
@@ -203,7 +217,9 @@ def test_cycle_finder_on_a_synthetic_graph() -> None:
 
 def test_cycle_finder_reports_a_shortest_cycle_of_a_larger_component() -> None:
     graph = {"a": {"b", "d"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}  # one component, two cycles through a
+    assert tangles(graph) == [["a", "b", "c", "d"]]
     assert find_cycles(graph) == [["a", "d", "a"]]
+    assert _describe(graph) == "a -> d -> a (one cycle of 4 tangled: a, b, c, d)"
 
 
 def test_import_extraction_on_a_synthetic_module() -> None:
@@ -247,8 +263,8 @@ def test_the_graph_sees_the_whole_package(graph: dict[str, Module]) -> None:
 
 
 def test_no_import_cycle_between_modules(graph: dict[str, Module]) -> None:
-    cycles = find_cycles({m.name: m.internal for m in graph.values()})
-    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+    modules = {m.name: set(m.internal) for m in graph.values()}
+    assert find_cycles(modules) == [], "import cycles: " + _describe(modules)
 
 
 def test_no_import_cycle_between_top_level_packages(graph: dict[str, Module]) -> None:
@@ -267,18 +283,18 @@ def test_no_import_cycle_between_top_level_packages(graph: dict[str, Module]) ->
 def test_only_the_cli_imports_typer_or_rich(graph: dict[str, Module]) -> None:
     offenders = sorted(f"{m.name} imports {lib} (line {line})" for m in graph.values() if not in_package(m.name, CLI)
                        for lib, line in m.external.items() if lib in CLI_ONLY_LIBRARIES)
-    assert offenders == []
+    assert offenders == [], f"only {CLI} may import {', '.join(CLI_ONLY_LIBRARIES)}: {'; '.join(offenders)}"
 
 
 def test_the_model_package_imports_nothing_above_it(graph: dict[str, Module]) -> None:
     forbidden = tuple(f"{PACKAGE}.{name}" for name in ABOVE_THE_MODEL)
     offenders = _importers(graph, lambda a, b: in_package(a, MODEL) and any(in_package(b, f) for f in forbidden))
-    assert offenders == []
+    assert offenders == [], f"{MODEL} must not import {', '.join(forbidden)}: {'; '.join(offenders)}"
 
 
 def test_only_main_imports_the_cli(graph: dict[str, Module]) -> None:
     offenders = _importers(graph, lambda a, b: in_package(b, CLI) and not in_package(a, CLI) and a != MAIN)
-    assert offenders == []
+    assert offenders == [], f"only {MAIN} may import {CLI}: {'; '.join(offenders)}"
     assert CLI in graph[MAIN].internal
 
 
