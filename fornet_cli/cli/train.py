@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..training.config import DEFAULT_RECIPE, RECIPES, TrainConfig, config_from_file, recipe, with_settings
 from ..training.loop import train as run_training
+from ..training.selector import SELECTOR_LOSSES, SELECTOR_TARGETS
 from .console import err, print_json
 from .params import parse_ratios, parse_size
 
@@ -82,6 +83,9 @@ def train(
     no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from scratch.")] = False,
     topk: Annotated[str | None, typer.Option(metavar="R1,R2,...", help="Top-K ratios in [0, 1], one per branch, e.g. 0.1,0.2,0.3,0.4 (0 = branch off, 1 = dense).")] = None,
     selector_weight: Annotated[float | None, typer.Option(help="Weight of the selector loss (0 = off).")] = None,
+    selector_target: Annotated[str | None, typer.Option(help=f"What the selector learns: {', '.join(SELECTOR_TARGETS)} (boundary: the paper's band; the others, ours: where the final or the auxiliary prediction errs).")] = None,
+    selector_fit: Annotated[str | None, typer.Option(help=f"How the selector fits its target: {', '.join(SELECTOR_LOSSES)} (rank: put the error mass first).")] = None,
+    aux_weight: Annotated[float | None, typer.Option(help="Weight of the auxiliary classifier's cross-entropy (variants with one).")] = None,
     dice_weight: Annotated[float | None, typer.Option(help="Weight of the Dice loss.")] = None,
     ohem: Annotated[bool | None, typer.Option("--ohem/--no-ohem", help="OHEM cross-entropy (ours; not in the paper).")] = None,
     ohem_thresh: Annotated[float | None, typer.Option(help="OHEM: keep pixels whose true-class probability is below this.")] = None,
@@ -110,7 +114,8 @@ def train(
         "iters": iters, "lr": lr, "head_lr_mult": head_lr_mult, "optimizer": optimizer, "momentum": momentum,
         "weight_decay": weight_decay, "warmup_iters": warmup, "grad_clip": grad_clip,
         "pretrained": False if no_pretrained else pretrained, "topk_ratios": parse_ratios(topk, "--topk"),
-        "loss.selector_weight": selector_weight, "loss.dice_weight": dice_weight, "loss.ohem": ohem,
+        "loss.selector_weight": selector_weight, "loss.selector_target": selector_target,
+        "loss.selector_fit": selector_fit, "loss.aux_weight": aux_weight, "loss.dice_weight": dice_weight, "loss.ohem": ohem,
         "loss.ohem_thresh": ohem_thresh, "loss.ohem_min_kept": ohem_min_kept, "device": device, "amp": amp,
         "channels_last": channels_last, "workers": workers, "sync_bn": sync_bn, "deterministic": deterministic,
         "log_every": log_every, "val_every": val_every, "ckpt_every": ckpt_every, "seed": seed,

@@ -51,6 +51,9 @@ class FornetConfig:
     # Branches end in a BatchNorm without ReLU whose scale starts at 0, so that F_agg = F at the start (the
     # residual-branch initialisation of ResNets; a zero BatchNorm before a ReLU would never learn).
     residual_branches: bool = False
+    # A 1x1 classifier on the head's feature before the branches (ours): deep supervision, and the prediction
+    # whose errors can teach the selector (``FornetOutput.aux``). Not used for the model's own logits.
+    aux_classifier: bool = False
     description: str = ""
     paper: bool = False  # True only for the configuration the paper defines
 
@@ -169,6 +172,7 @@ class FornetModel(nn.Module):
             self.decoder: nn.Module = LinearDecoder(c, low_ch, num_classes)
         else:
             self.decoder = Decoder(c, low_ch, config.low_channels, num_classes, config.decoder)
+        self.aux = nn.Conv2d(c, num_classes, 1, bias=True) if config.aux_classifier else None
         self.config = config
         self.topk_ratios = normalize_ratios(
             config.topk_ratios if topk_ratios is None else topk_ratios, len(self.branches)
@@ -207,7 +211,7 @@ class FornetModel(nn.Module):
             agg = agg + branch(ctx * m)
         logits = self.decoder(agg, low)
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return FornetOutput(logits, z, masks)
+        return FornetOutput(logits, z, masks, None if self.aux is None else self.aux(feat))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_all(x).logits

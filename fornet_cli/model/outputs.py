@@ -15,6 +15,10 @@ class FornetOutput(NamedTuple):
     logits: torch.Tensor  # B x num_classes x H x W
     importance: torch.Tensor  # B x 1 x h x w, the logit z (float32)
     masks: torch.Tensor  # B x n_branches x h x w, hard 0/1 Top-K masks
+    # B x num_classes x h x w: the auxiliary classifier's logits on the head's feature before the branches
+    # (variants with ``aux_classifier``; None otherwise). Training supervises it and may teach the selector
+    # where it errs.
+    aux: torch.Tensor | None = None
 
 
 def logits_of(output: Any) -> torch.Tensor:

@@ -111,7 +111,7 @@ class _LossMeter:
         self.reset()
 
     def reset(self) -> None:
-        self.sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0, "selector": 0.0}
+        self.sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0, "selector": 0.0, "aux": 0.0}
         self.steps, self.start = 0, time.perf_counter()
 
     def add(self, terms: LossTerms) -> None:
@@ -174,7 +174,7 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.info.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             out = self.step_model(images)
-        terms = self.loss_fn(out.logits.float(), labels, out.importance)
+        terms = self.loss_fn(out.logits.float(), labels, out.importance, out.aux)
         if not torch.isfinite(terms.total):
             raise self._diverged(terms)
         self.optimizer.zero_grad(set_to_none=True)

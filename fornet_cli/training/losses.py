@@ -1,4 +1,5 @@
-"""The FoR-Net loss: ``L = CE + w_dice * Dice + w_sel * L_sel`` (docs/MODEL.md section 1), plus optional OHEM.
+"""The FoR-Net loss: ``L = CE + w_dice * Dice + w_sel * L_sel`` (docs/MODEL.md section 1), plus optional OHEM
+and, for our variants, an auxiliary classifier's cross-entropy and other selector targets (``selector.py``).
 
 Shapes: logits B x K x H x W, labels B x H x W (train ids, 255 = ignore), importance logit z B x 1 x h x w.
 """
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from . import selector
 
 IGNORE = 255
 
@@ -24,11 +26,21 @@ class LossConfig:
     ohem: bool = False  # online hard example mining for the CE term (ours, off in the paper recipe)
     ohem_thresh: float = 0.7  # keep pixels whose true-class probability is below this ...
     ohem_min_kept: int = 100_000  # ... but at least this many per batch
+    # What the selector learns and how (selector.py): the paper's boundary band with BCE, or (ours) where the
+    # final or the auxiliary prediction errs, fitted with BCE or as a ranking.
+    selector_target: str = "boundary"
+    selector_fit: str = "bce"
+    aux_weight: float = 0.0  # cross-entropy of the auxiliary classifier (variants that have one)
     ignore_index: int = IGNORE
 
     def __post_init__(self) -> None:
-        if min(self.ce_weight, self.dice_weight, self.selector_weight) < 0:
+        if min(self.ce_weight, self.dice_weight, self.selector_weight, self.aux_weight) < 0:
             raise ConfigError("Loss weights must not be negative (0 turns a term off).")
+        if self.selector_target not in selector.SELECTOR_TARGETS or self.selector_fit not in selector.SELECTOR_LOSSES:
+            raise ConfigError(
+                f"selector_target must be one of {', '.join(selector.SELECTOR_TARGETS)} and selector_fit one of "
+                f"{', '.join(selector.SELECTOR_LOSSES)}; got {self.selector_target!r} and {self.selector_fit!r}."
+            )
         if not 0.0 < self.ohem_thresh <= 1.0 or self.ohem_min_kept < 1:
             raise ConfigError(
                 f"OHEM needs a threshold in (0, 1] and at least 1 kept pixel; got ohem_thresh={self.ohem_thresh}, "
@@ -41,6 +53,7 @@ class LossTerms(NamedTuple):
     ce: torch.Tensor
     dice: torch.Tensor
     selector: torch.Tensor
+    aux: torch.Tensor
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE) -> torch.Tensor:
@@ -82,32 +95,28 @@ def dice_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IG
     return 1 - dice[present].mean()
 
 
-def selector_target(labels: torch.Tensor, grid: tuple[int, int], ignore_index: int = IGNORE) -> tuple[torch.Tensor, torch.Tensor]:
-    """The soft boundary target for the selector and its per-cell weight, both B x 1 x h x w.
-
-    A pixel is a boundary pixel when it is valid and its 3x3 neighbourhood (valid pixels only) holds more
-    than one class. The boundary map is max-pooled onto the grid (value 1), then widened twice with a 3x3
-    max-pool, ring k getting 0.5**k (0.5, 0.25). Cells without a valid pixel get weight 0.
-    """
-    lab = labels.unsqueeze(1).float()
-    valid = labels.unsqueeze(1) != ignore_index
-    big = float(2**20)
-    hi = F.max_pool2d(torch.where(valid, lab, torch.full_like(lab, -big)), 3, stride=1, padding=1)
-    lo = -F.max_pool2d(torch.where(valid, -lab, torch.full_like(lab, -big)), 3, stride=1, padding=1)
-    boundary = (valid & (hi != lo)).float()
-    ring0 = F.adaptive_max_pool2d(boundary, grid)
-    ring1 = F.max_pool2d(ring0, 3, stride=1, padding=1)
-    ring2 = F.max_pool2d(ring1, 3, stride=1, padding=1)
-    target = torch.maximum(ring0, torch.maximum(0.5 * ring1, 0.25 * ring2))
-    weight = F.adaptive_max_pool2d(valid.float(), grid)
-    return target, weight
-
-
-def selector_loss(z: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE) -> torch.Tensor:
-    """BCE-with-logits between z and the boundary target, averaged over cells that hold a valid pixel."""
-    target, weight = selector_target(labels, tuple(z.shape[-2:]), ignore_index)
-    bce = F.binary_cross_entropy_with_logits(z.float(), target, reduction="none")
-    return (bce * weight).sum() / weight.sum().clamp(min=1)
+def selector_loss(
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_index: int = IGNORE,
+    *,
+    target: str = "boundary",
+    fit: str = "bce",
+    logits: torch.Tensor | None = None,
+    aux: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The selector's loss against ``target`` (``selector.py``): the paper's BCE with the boundary band by
+    default; ``error`` needs the model's ``logits``, ``aux_error`` its auxiliary logits."""
+    grid = tuple(z.shape[-2:])
+    if target == "boundary":
+        goal, weight = selector.boundary_target(labels, grid, ignore_index)  # type: ignore[arg-type]
+    else:
+        source = logits if target == "error" else aux
+        if source is None:
+            what = "logits" if target == "error" else "auxiliary logits (a variant with aux_classifier)"
+            raise ConfigError(f"The selector target {target!r} needs the model's {what}.")
+        goal, weight = selector.error_target(source, labels, grid, ignore_index)  # type: ignore[arg-type]
+    return selector.fit(z, goal, weight, fit)
 
 
 class FornetLoss(torch.nn.Module):
@@ -117,7 +126,9 @@ class FornetLoss(torch.nn.Module):
         super().__init__()
         self.config = config
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor, z: torch.Tensor | None) -> LossTerms:
+    def forward(
+        self, logits: torch.Tensor, labels: torch.Tensor, z: torch.Tensor | None, aux: torch.Tensor | None = None
+    ) -> LossTerms:
         c = self.config
         if c.ohem:
             ce = ohem_cross_entropy(logits, labels, c.ohem_thresh, c.ohem_min_kept, c.ignore_index)
@@ -125,6 +136,13 @@ class FornetLoss(torch.nn.Module):
             ce = cross_entropy(logits, labels, c.ignore_index)
         zero = logits.sum() * 0.0
         dice = dice_loss(logits, labels, c.ignore_index) if c.dice_weight else zero
-        sel = selector_loss(z, labels, c.ignore_index) if (c.selector_weight and z is not None) else zero
-        total = c.ce_weight * ce + c.dice_weight * dice + c.selector_weight * sel
-        return LossTerms(total, ce.detach(), dice.detach(), sel.detach())
+        sel = zero
+        if c.selector_weight and z is not None:
+            sel = selector_loss(z, labels, c.ignore_index, target=c.selector_target, fit=c.selector_fit,
+                                logits=logits, aux=aux)
+        aux_ce = zero
+        if c.aux_weight and aux is not None:
+            up = F.interpolate(aux.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
+            aux_ce = cross_entropy(up, labels, c.ignore_index)
+        total = c.ce_weight * ce + c.dice_weight * dice + c.selector_weight * sel + c.aux_weight * aux_ce
+        return LossTerms(total, ce.detach(), dice.detach(), sel.detach(), aux_ce.detach())

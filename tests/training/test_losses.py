@@ -11,8 +11,12 @@ from fornet_cli.training.losses import (
     dice_loss,
     ohem_cross_entropy,
     selector_loss,
-    selector_target,
 )
+from fornet_cli.training.selector import boundary_target
+
+
+def selector_target(labels: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    return boundary_target(labels, grid, 255)
 
 
 def test_selector_target_rings_on_a_hand_made_label() -> None:

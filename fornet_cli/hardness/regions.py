@@ -1,0 +1,57 @@
+"""Regions of the selector's grid chosen by other rules than the selector, with the same number of cells:
+
+* ``gap``: the cells where the prediction is least sure, by the mean gap between the two highest logits of
+  their pixels (PointRend's uncertainty; zero cost, but only known once the prediction is made);
+* ``ceiling``: the cells that hold the most errors (needs the ground truth): no selector on this grid can put
+  more errors into a region of that many cells, so it is the bar any selector is measured against.
+
+Cells map to pixels as nearest-neighbour upsampling maps them (how the Top-K masks are evaluated), so every
+rule's region covers exactly the pixels of its cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def cell_of_pixel(grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """``H x W`` int64: the index (row * w + column) of the grid cell each pixel belongs to."""
+    h, w = grid
+    index = torch.arange(h * w, dtype=torch.float32).view(1, 1, h, w)
+    return F.interpolate(index, size=size, mode="nearest")[0, 0].to(torch.int64)
+
+
+def cell_sums(values: torch.Tensor, cells: torch.Tensor, n_cells: int) -> torch.Tensor:
+    """Sum of a pixel map over each cell (``n_cells`` float64)."""
+    return torch.bincount(cells.reshape(-1), weights=values.reshape(-1).double(), minlength=n_cells)
+
+
+def ranked_regions(scores: torch.Tensor, counts: Sequence[int], cells: torch.Tensor) -> torch.Tensor:
+    """``n x H x W`` booleans: for each count K, the pixels of the K highest-scoring cells (ties by cell index)."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel())
+    return torch.stack([(rank < k)[cells] for k in counts])
+
+
+def ceiling_regions(wrong: torch.Tensor, grid: tuple[int, int], counts: Sequence[int]) -> torch.Tensor:
+    """The cells holding the most wrong pixels (``wrong``: ``H x W`` bool, evaluated pixels only)."""
+    cells = cell_of_pixel(grid, tuple(wrong.shape))
+    return ranked_regions(cell_sums(wrong.float(), cells, grid[0] * grid[1]), counts, cells)
+
+
+def logit_gap(logits: torch.Tensor) -> torch.Tensor:
+    """``H x W``: the gap between the two highest of ``C x H x W`` logits (small = unsure)."""
+    top2 = logits.float().topk(2, dim=0).values
+    return top2[0] - top2[1]
+
+
+def gap_regions(gap: torch.Tensor, grid: tuple[int, int], counts: Sequence[int]) -> torch.Tensor:
+    """The cells with the smallest mean logit gap (``gap``: ``H x W`` from :func:`logit_gap`)."""
+    cells = cell_of_pixel(grid, tuple(gap.shape))
+    n = grid[0] * grid[1]
+    mean_gap = cell_sums(gap, cells, n) / torch.bincount(cells.reshape(-1), minlength=n).clamp(min=1)
+    return ranked_regions(-mean_gap, counts, cells)
