@@ -6,6 +6,7 @@ iteration on the validation split:
 
   base  fornet_mbv3 as registered (timm MobileNetV3-L, undilated + top-down neck, light decoder, CE+Dice+sel)
   tv    torchvision's MobileNetV3-L implementation (BatchNorm eps 1e-3, its init), same stages
+  eps   timm's MobileNetV3-L with torchvision's BatchNorm eps 1e-3 (what of `tv` is the eps)
   dil   a dilated last stage (output stride 16) feeds the head directly, no neck
   lin   LRASPP's decoder: 1x1 classifiers on the head's feature and the stride-8 skip, summed
   ce    cross-entropy only (no Dice); the selector loss stays
@@ -44,6 +45,7 @@ TV, DIL, LIN = {"backbone": "tv_mobilenet_v3_large"}, {"output_stride": 16, "mid
 ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     "base": ("fornet_mbv3 as registered", {}, {}),
     "tv": ("torchvision MobileNetV3-L implementation", TV, {}),
+    "eps": ("timm MobileNetV3-L with BatchNorm eps 1e-3", {"backbone_bn_eps": 1e-3}, {}),
     "dil": ("dilated stride-16 last stage, no neck", DIL, {}),
     "lin": ("LRASPP's linear decoder", LIN, {}),
     "ce": ("cross-entropy only (no Dice)", {}, {"dice_weight": 0.0}),

@@ -54,6 +54,8 @@ class FornetConfig:
     # A 1x1 classifier on the head's feature before the branches (ours): deep supervision, and the prediction
     # whose errors can teach the selector (``FornetOutput.aux``). Not used for the model's own logits.
     aux_classifier: bool = False
+    # BatchNorm eps of the backbone (None: the library's; torchvision's MobileNetV3 uses 1e-3, timm's 1e-5).
+    backbone_bn_eps: float | None = None
     description: str = ""
     paper: bool = False  # True only for the configuration the paper defines
 
@@ -159,6 +161,10 @@ class FornetModel(nn.Module):
         c = config.channels
         indices = tuple(i for i in (config.low_index, config.mid_index, config.high_index) if i is not None)
         self.backbone = Backbone(config.backbone, config.output_stride, indices, pretrained=pretrained_backbone)
+        if config.backbone_bn_eps is not None:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eps = config.backbone_bn_eps
         low_ch, *_, high_ch = self.backbone.channels
         self.transition = ConvBNReLU(high_ch, c, 1)
         self.lateral = ConvBNReLU(self.backbone.channels[1], c, 1) if config.mid_index is not None else None
