@@ -310,20 +310,15 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _git_blob_sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    h.update(f"blob {path.stat().st_size}\0".encode())
+    """git's blob id: sha1 over ``blob <size>\\0`` and the content (the Hub's ETag of a non-LFS file)."""
+    header = f"blob {path.stat().st_size}\0".encode()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, lambda: hashlib.sha1(header)).hexdigest()
 
 
 def verify_file(path: Path, sha256: str | None, what: str) -> str:

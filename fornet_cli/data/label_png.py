@@ -1,10 +1,18 @@
 """Fast reading of single-channel label PNGs (labelIds, instanceIds, labelId predictions) as torch tensors.
 
-torchvision's libpng decoder is about 20 % faster than Pillow for these files (decoding is the floor of
-evaluation time) and, like Pillow, releases the GIL, so images decode in parallel threads. torchvision
-0.29 deprecated its image I/O in favour of TorchCodec; Pillow takes over for files libpng refuses and
-when a later torchvision drops ``decode_png``. Palette ("P") PNGs give their palette indices, as
-``np.array(PIL.Image.open(...))`` does in the official evaluator.
+torchvision's libpng decoder decodes these files a few per cent faster than Pillow (medians of one thread:
+1.03-1.30x on generated 1024 x 2048 files, 0.97-1.06x on the genuine Cityscapes files, 3-11 % of an image's
+decode time, which is the floor of evaluation time; OpenCV's ``imdecode`` was no faster than Pillow and
+expands palettes to colours; benchmarks/png_decode_speed.py, docs/BENCHMARKS.md). Both release the GIL, so
+images decode in parallel threads. Pillow reads what torchvision must not or cannot: damaged files (see
+``_chunks_intact``), 1, 2 and 4-bit files (torchvision 0.29 returns the packed bytes of a low-bit palette
+PNG, not its indices), anything libpng refuses, and every file once a torchvision without ``decode_png``
+is installed (0.29 deprecated it in favour of TorchCodec). Palette ("P") PNGs give their palette indices,
+as ``np.array(PIL.Image.open(...))`` does in the official evaluator.
+
+The deprecation warning of ``decode_png`` is left alone: Python shows DeprecationWarnings of library code
+only when asked to (``-W``, ``-X dev``, pytest), and a ``warnings.catch_warnings()`` block around the call
+is not thread-safe before Python 3.14: on the evaluation's worker threads it left a filter behind.
 
 (Local helper of the evaluation engine; it can merge with ``fornet_cli/data/io.py`` later.)
 """
@@ -12,7 +20,6 @@ when a later torchvision drops ``decode_png``. Palette ("P") PNGs give their pal
 from __future__ import annotations
 
 import struct
-import warnings
 import zlib
 from pathlib import Path
 
@@ -20,11 +27,6 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-
-# The deprecation notice would repeat for every file; the Pillow fallback covers the removal.
-warnings.filterwarnings(
-    "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
-)
 
 try:
     from torchvision.io import ImageReadMode, decode_png
@@ -49,7 +51,7 @@ def read_label_png(path: str | Path, what: str = "label image") -> torch.Tensor:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise DataError(f"The {what} {path} is not a PNG file. Label images must be lossless single-channel PNGs.")
     image = None
-    if decode_png is not None and _chunks_intact(data):
+    if decode_png is not None and _libpng_reads(data) and _chunks_intact(data):
         try:
             image = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.UNCHANGED)
         except RuntimeError:  # e.g. an unusual bit depth or a broken file: let Pillow try and explain
@@ -64,6 +66,11 @@ def read_label_png(path: str | Path, what: str = "label image") -> torch.Tensor:
             )
         image = image[0]
     return image
+
+
+def _libpng_reads(data: bytes) -> bool:
+    """Whether torchvision decodes the file as Pillow does: a leading IHDR with 8 or 16 bits per sample."""
+    return data[12:16] == b"IHDR" and len(data) > 24 and data[24] in (8, 16)
 
 
 def _chunks_intact(data: bytes) -> bool:
@@ -93,7 +100,9 @@ def _read_with_pillow(path: Path, what: str) -> torch.Tensor:
 
     try:
         with Image.open(path) as im:
-            array = np.array(im)  # a copy: torch warns about read-only arrays
+            # 1-bit files read as 0 / 255, as libpng expands them (not as booleans): a binary mask given as
+            # a prediction then fails with "holds values 255" instead of passing as label ids 0 and 1.
+            array = np.array(im.convert("L") if im.mode == "1" else im)  # a copy: torch warns about read-only
     except Exception as exc:  # Pillow raises many types for broken files
         raise DataError(f"Cannot decode the {what} {path}: {exc}. Is the file complete?") from None
     if array.ndim == 3:

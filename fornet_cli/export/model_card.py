@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from huggingface_hub import ModelCard, ModelCardData
+
 from ..errors import UnknownModelError
 from ..model import PAPER_RATIOS, FornetConfig, get_entry
 from ..weights.format import ModelMeta
@@ -22,6 +24,8 @@ CITATION = f"""@misc{{fornet_{PAPER_ID.replace('.', '_')},
   year          = {{2026}},
   url           = {{https://arxiv.org/abs/{PAPER_ID}}}
 }}"""
+# The order of the front matter's keys (ModelCardData alone would sort them).
+FRONT_MATTER_ORDER = ["license", "library_name", "pipeline_tag", "tags", "datasets"]
 
 
 def configuration_statement(meta: ModelMeta) -> str:
@@ -151,11 +155,13 @@ def model_card(
 ) -> str:
     """README.md for a Hub folder (Hugging Face front matter + markdown)."""
     data = (meta.extra.get("training") or {}).get("data")
-    front = ["---", f"license: {license}", "library_name: fornet", "pipeline_tag: image-segmentation",
-             "tags:", "- semantic-segmentation", "- fornet", "- pytorch", "- safetensors"]
-    if data == "cityscapes":
-        front += ["datasets:", "- cityscapes"]
-    front.append("---")
+    card_data = ModelCardData(
+        license=license,
+        library_name="fornet",
+        pipeline_tag="image-segmentation",
+        tags=["semantic-segmentation", "fornet", "pytorch", "safetensors"],
+        datasets=["cityscapes"] if data == "cityscapes" else None,  # None: left out
+    )
     classes = [
         (str(i), f"{name}" + (f" (rgb {tuple(meta.palette[i])})" if meta.palette else ""))
         for i, name in enumerate(meta.class_names)
@@ -163,7 +169,6 @@ def model_card(
     mean = ", ".join(f"{v:g}" for v in meta.mean)
     std = ", ".join(f"{v:g}" for v in meta.std)
     sections = [
-        "\n".join(front),
         f"# {meta.architecture}: FoR-Net semantic segmentation",
         f"FoR-Net ([arXiv {PAPER_ID}](https://arxiv.org/abs/{PAPER_ID}), \"{PAPER_TITLE}\") scores every position of "
         "a feature grid with an importance selector and spends multi-scale branches on the Top-K hardest ones.\n\n"
@@ -182,4 +187,7 @@ def model_card(
         "## Licence\n\n" + _licence_section(meta, license),
         "## Citation\n\n```bibtex\n" + CITATION + "\n```",
     ]
-    return "\n\n".join(sections) + "\n"
+    # ModelCardData writes the YAML (quoting values YAML would misread, e.g. a licence "yes"); ModelCard
+    # parses the whole card back, so a card the Hub could not read fails here, not after the upload.
+    front = card_data.to_yaml(original_order=FRONT_MATTER_ORDER)
+    return str(ModelCard(f"---\n{front}\n---\n\n" + "\n\n".join(sections) + "\n"))

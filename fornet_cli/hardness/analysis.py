@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
-from ..evaluation.counting import confusion_matrix, evaluated_mask, to_label_ids
+from ..evaluation.counting import confusion_matrix, evaluated_mask, fast_bincount, to_label_ids
 from ..evaluation.hard_regions import scale_width
 from ..evaluation.metrics import class_iou, nanmean
-from ..evaluation.morphology import PackedMask, boundary_band, edges
+from ..evaluation.morphology import boundary_band, edge_distance, edges
 from ..fmt import none_if_nan
 
 # Band widths (pixels) of the baseline's coverage curve: every width up to 32, then coarser steps up to
@@ -110,25 +110,30 @@ def topk_regions(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def band_curve(pred_train: torch.Tensor, valid: torch.Tensor, wrong: torch.Tensor, widths: Sequence[int]) -> RegionCounts:
     """Counts inside the bands of width ``widths`` (non-decreasing) around the *predicted* boundaries
-    (``boundary_band(pred, w)`` for each w, computed incrementally)."""
+    (``boundary_band(pred, w)`` for each w, all from one distance transform)."""
     if any(b < a for a, b in zip(widths, widths[1:])) or (widths and widths[0] < 1):
         raise ConfigError(f"Band widths must be positive and non-decreasing; got {tuple(widths)}.")
-    # valid=None: the heuristic sees only the prediction, as the selector does
-    edge = edges(pred_train.to(torch.uint8))
-    # Bit-packed: each width costs one incremental dilation and two AND + popcount passes over 64-pixel
-    # words, instead of byte-wise passes over the image (about 50 widths per image).
-    band = PackedMask(edge.numpy())
-    valid_words = PackedMask(valid.numpy()).words
-    wrong_words = PackedMask((wrong & valid).numpy()).words
     valid_in = np.zeros(len(widths), dtype=np.int64)
     wrong_in = np.zeros(len(widths), dtype=np.int64)
-    previous = 1
-    for j, w in enumerate(widths):
-        band.dilate(w - previous)  # band_w = edges dilated by w - 1
-        previous = w
-        valid_in[j] = int(np.bitwise_count(band.words & valid_words).sum())
-        wrong_in[j] = int(np.bitwise_count(band.words & wrong_words).sum())
-    return RegionCounts(int(valid.sum()), int((wrong & valid).sum()), valid_in, wrong_in)
+    wrong = wrong & valid
+    if not widths:
+        return RegionCounts(int(valid.sum()), int(wrong.sum()), valid_in, wrong_in)
+    # valid=None: the heuristic sees only the prediction, as the selector does
+    edge = edges(pred_train.to(torch.uint8))
+    # One distance transform (OpenCV) gives every band: band_w = distance <= w - 1. A single bincount of
+    # (distance clipped past the widest band, void / right / wrong) then counts all widths at once (about 50
+    # per image): 1.7-1.9x faster than 50 incremental bit-packed dilations with popcounts (docs/BENCHMARKS.md).
+    top = int(widths[-1])
+    bins = 3 * (top + 1)
+    dtype = torch.int16 if bins <= torch.iinfo(torch.int16).max else torch.int32
+    distance = torch.from_numpy(edge_distance(edge)).clamp_(max=top).to(dtype)
+    kind = valid.to(dtype).add_(wrong.to(dtype))  # 0 void, 1 right, 2 wrong
+    counts = fast_bincount(distance.mul_(3).add_(kind), bins).view(top + 1, 3)
+    inside = counts.cumsum(0)  # inside[k]: pixels at distance <= k
+    at = torch.as_tensor(widths) - 1
+    valid_in[:] = (inside[at, 1] + inside[at, 2]).numpy()
+    wrong_in[:] = inside[at, 2].numpy()
+    return RegionCounts(int(counts[:, 1:].sum()), int(counts[:, 2].sum()), valid_in, wrong_in)
 
 
 # --------------------------------------------------------------------------------------------------------

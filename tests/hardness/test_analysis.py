@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -248,3 +250,35 @@ def test_band_curve_equals_boundary_bands() -> None:
         assert curve.valid_inside[j] == int((band & valid).sum())
         assert curve.errors_inside[j] == int((band & valid & wrong).sum())
     assert curve.valid == int(valid.sum()) and curve.errors == int((valid & wrong).sum())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    h=st.integers(1, 20),
+    w=st.integers(1, 20),
+    classes=st.integers(1, 3),
+    widths=st.lists(st.integers(1, 50), min_size=0, max_size=6).map(sorted),
+)
+def test_band_curve_matches_brute_force(seed: int, h: int, w: int, classes: int, widths: list[int]) -> None:
+    """The distance-transform curve against bands from the definition: random predictions (one class: no
+    edges at all), void pixels, edges on the image border, widths up to 50 > the image."""
+    from fornet_cli.hardness.analysis import band_curve
+
+    rng = np.random.default_rng(seed)
+    pred = rng.integers(0, classes, (h, w)).astype(np.uint8)
+    valid = rng.random((h, w)) < 0.8
+    wrong = rng.random((h, w)) < 0.3
+    edge = np.zeros((h, w), dtype=bool)
+    for i in range(h):
+        for j in range(w):
+            edge[i, j] = len(np.unique(pred[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2])) > 1
+    curve = band_curve(torch.from_numpy(pred), torch.from_numpy(valid), torch.from_numpy(wrong), widths)
+    for k, width in enumerate(widths):
+        r = width - 1
+        band = np.array([[edge[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].any() for j in range(w)]
+                         for i in range(h)], dtype=bool)
+        assert curve.valid_inside[k] == (band & valid).sum()
+        assert curve.errors_inside[k] == (band & valid & wrong).sum()
+    assert len(curve.valid_inside) == len(widths) == len(curve.errors_inside)
+    assert curve.valid == valid.sum() and curve.errors == (valid & wrong).sum()

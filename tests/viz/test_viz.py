@@ -21,7 +21,7 @@ from fornet_cli.viz import (
     thumbnail,
 )
 from fornet_cli.viz.layout import GAP, LegendItem, Panel, compose, font
-from fornet_cli.viz.raster import grid_lines, outline, upsample_grid
+from fornet_cli.viz.raster import erode, grid_lines, outline, upsample_grid
 
 
 def test_importance_colormap_runs_from_dark_to_bright() -> None:
@@ -53,6 +53,21 @@ def test_outline_and_grid_lines() -> None:
     lines = grid_lines((64, 128), (4, 8))  # 16 px cells: borders drawn
     assert lines is not None and lines[16].all() and lines[:, 16].all() and not lines[1:16, 1:16].any()
     assert grid_lines((64, 128), (16, 32)) is None  # 4 px cells: the blocks alone show the grid
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 5, 40])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (13, 21)])
+def test_erode_matches_brute_force(shape: tuple[int, int], radius: int) -> None:
+    """cv2.erode against the definition: a pixel stays when its clipped square window is all inside (outside
+    the image counts as inside), for radii beyond the image too."""
+    h, w = shape
+    for density in (0.5, 0.9, 1.0):
+        mask = np.random.default_rng(h * w + radius).random(shape) < density
+        expected = np.array([[mask[max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1].all()
+                              for j in range(w)] for i in range(h)], dtype=bool)
+        out = erode(mask, radius)
+        assert out.dtype == bool and np.array_equal(out, expected)
+        assert not np.shares_memory(out, mask)
 
 
 def _figure_data(with_gt: bool, errors_inside: bool = True) -> HardnessFigureData:
