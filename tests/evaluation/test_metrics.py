@@ -189,3 +189,14 @@ def test_cuda_gives_the_same_scores() -> None:
     a, b = cpu.compute(), gpu.compute()
     assert np.array_equal(a.confusion, b.confusion)
     assert list(a.class_iiou.values()) == pytest.approx(list(b.class_iiou.values()), nan_ok=True)
+
+
+def test_widen_keeps_every_16_bit_value_and_leaves_other_maps_alone() -> None:
+    """The one definition of widening (16-bit PNGs as int32; evaluate.py and metrics.py both use it)."""
+    from fornet_cli.evaluation.counting import widen
+
+    ids = torch.from_numpy(np.array([[0, 33, 1000, 26001, 65535]], dtype=np.uint16))
+    wide = widen(ids)
+    assert wide.dtype == torch.int32 and wide.tolist() == [[0, 33, 1000, 26001, 65535]]
+    small = torch.tensor([[1, 2]], dtype=torch.uint8)
+    assert widen(small) is small
