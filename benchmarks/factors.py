@@ -13,6 +13,8 @@ iteration on the validation split:
   nosel no selector loss
   res   residual branches: each branch ends in a BatchNorm (no ReLU) whose scale starts at 0
   struct  tv + dil + lin: LRASPP's backbone and decoder around FoR-Net's head
+  tvlin   tv + lin (undilated, with the neck: the cheap structure)
+  epslin  eps + lin
   lraspp  torchvision lraspp_mobilenet_v3_large itself
 
     python benchmarks/factors.py --jobs 2                      # 9 rows x 3 seeds, 200 iterations
@@ -52,6 +54,8 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     "nosel": ("no selector loss", {}, {"selector_weight": 0.0}),
     "res": ("residual branches, zero-initialised", {"residual_branches": True}, {}),
     "struct": ("tv + dil + lin (LRASPP's backbone and decoder)", {**TV, **DIL, **LIN}, {}),
+    "tvlin": ("tv + lin (undilated backbone with the neck)", {**TV, **LIN}, {}),
+    "epslin": ("eps + lin (timm backbone, eps 1e-3, neck, linear decoder)", {"backbone_bn_eps": 1e-3, **LIN}, {}),
     "lraspp": ("torchvision lraspp_mobilenet_v3_large", "lraspp_mobilenet_v3_large", {}),
 }
 
