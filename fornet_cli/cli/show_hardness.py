@@ -91,7 +91,8 @@ def _print_summary(report: HardnessReport) -> None:
         title="Errors found (%): the selector's Top-K regions vs a predicted-boundary band of the same area",
         title_justify="left",
     )
-    for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band"):
+    for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band",
+                "logit-gap recall", "ceiling"):
         table.add_column(col, justify="left" if col == "Top-K ratio" else "right")
     for row in rows:
         m, diff = row["band_area_matched"], row["recall_minus_band"]
@@ -101,6 +102,7 @@ def _print_summary(report: HardnessReport) -> None:
             "-" if row["lift"] is None else f"{row['lift']:.2f}",
             _pct(None if m is None else m["error_recall"]), "-" if m is None else f"{m['width_px']:.1f}",
             f"[{color}]{_pct(diff)}[/{color}]" if color else _pct(diff),
+            _pct(row.get("gap_error_recall")), _pct(row.get("ceiling_error_recall")),
         )
     err.print(table)
     if any(row["band_area_matched"] is None for row in rows):

@@ -34,6 +34,7 @@ from ..evaluation.hard_regions import scale_width
 from ..evaluation.metrics import class_iou, nanmean
 from ..evaluation.morphology import boundary_band, edge_distance, edges
 from ..fmt import none_if_nan
+from .regions import ceiling_regions, gap_regions
 
 # Band widths (pixels) of the baseline's coverage curve: every width up to 32, then coarser steps up to
 # 1024 px, beyond which a band covers a whole Cityscapes frame.
@@ -159,6 +160,8 @@ class ImageHardness:
     curve_widths: tuple[int, ...] = ()
     gt_band: RegionCounts | None = None  # counts inside the ground-truth band of band_width
     gt_band_in_regions: np.ndarray | None = None  # int64 per ratio: evaluated band pixels inside the region
+    ceiling: RegionCounts | None = None  # per ratio: the same number of cells, those holding the most errors
+    gap: RegionCounts | None = None  # per ratio: the same number of cells, least sure by the logit gap
     confusion: np.ndarray | None = None  # 34 x 34 label-id confusion (for the set's mIoU)
     miou: float = float("nan")
     extra: dict[str, Any] = field(default_factory=dict)  # paths etc., copied into to_dict()
@@ -193,6 +196,8 @@ class ImageHardness:
                     error_recall=none_if_nan(self.topk.error_recall[i]),
                     lift=none_if_nan(self.topk.lift[i]),
                     gt_band_inside=none_if_nan(self.gt_band_inside[i]),
+                    ceiling_error_recall=None if self.ceiling is None else none_if_nan(self.ceiling.error_recall[i]),
+                    gap_error_recall=None if self.gap is None else none_if_nan(self.gap.error_recall[i]),
                 )
             topk.append(row)
         out: dict[str, Any] = {
@@ -243,12 +248,14 @@ def analyze_image(
     name: str = "",
     band_width: float = DEFAULT_BAND_WIDTH,
     curve_widths: Sequence[int] = CURVE_WIDTHS,
+    gap: torch.Tensor | None = None,
 ) -> tuple[ImageHardness, ImageMaps | None]:
     """The numbers of one image (CPU tensors).
 
     ``pred_train``: ``H x W`` predicted train ids; ``importance_logit``: ``h x w`` z; ``masks``: ``n x h x w``
     Top-K masks, one per ratio; ``gt_ids``: ``H x W`` Cityscapes label ids (0..33) or None.
     ``band_width``: the fixed baseline width in pixels at 1024 x 2048 (scaled with the image size).
+    ``gap``: ``H x W`` gap between the two highest logits (``regions.logit_gap``), for the gap rule's region.
     """
     if masks.ndim != 3 or masks.shape[0] != len(ratios) or masks.shape[-2:] != importance_logit.shape:
         raise ConfigError(
@@ -270,7 +277,24 @@ def analyze_image(
         return result, None
     if gt_ids.shape != pred_train.shape:
         raise DataError(f"The ground truth of {name or 'the image'} is {tuple(gt_ids.shape)}, its prediction {(h, w)}.")
-    gt_ids = gt_ids.to(torch.uint8)
+    maps = _count_errors(result, pred_train, gt_ids.to(torch.uint8), regions, band_width, curve_widths)
+    counts = [int(k) for k in masks.flatten(1).sum(dim=1)]  # the selector's K per ratio
+    result.ceiling = count_regions(ceiling_regions(maps.wrong, result.grid, counts), maps.evaluated, maps.wrong)
+    if gap is not None:
+        result.gap = count_regions(gap_regions(gap, result.grid, counts), maps.evaluated, maps.wrong)
+    return result, maps
+
+
+def _count_errors(
+    result: ImageHardness,
+    pred_train: torch.Tensor,
+    gt_ids: torch.Tensor,
+    regions: torch.Tensor,
+    band_width: float,
+    curve_widths: Sequence[int],
+) -> ImageMaps:
+    """Fill ``result``'s counts that need ground truth: Top-K regions, bands, confusion."""
+    h, w = result.size
     pred_ids = to_label_ids(pred_train, "prediction")
     valid = evaluated_mask(gt_ids)
     wrong = valid & (pred_ids != gt_ids)
@@ -290,4 +314,4 @@ def analyze_image(
     result.gt_band_in_regions = (regions & (gt_band & valid)).sum(dim=(1, 2)).to(torch.int64).numpy()
     result.confusion = conf
     result.miou = nanmean(list(class_iou(conf).values()))
-    return result, ImageMaps(valid, wrong, gt_band)
+    return ImageMaps(valid, wrong, gt_band)

@@ -36,6 +36,7 @@ from ..viz.raster import compact
 from ..weights.format import ModelMeta
 from ..weights.resolve import LoadedModel
 from .analysis import DEFAULT_BAND_WIDTH, ImageHardness, ImageMaps, analyze_image
+from .regions import logit_gap
 from .selector_model import require_selector
 from .summary import HardnessSummary, summarize
 
@@ -241,7 +242,7 @@ def _analyze(
     z, masks = output.importance[0, 0].cpu(), output.masks[0].cpu() > 0.5
     result, maps = analyze_image(
         pred, z, masks, ratios, None if gt is None else torch.from_numpy(gt),
-        name=display_name(job.rel), band_width=config.band_width,
+        name=display_name(job.rel), band_width=config.band_width, gap=logit_gap(output.logits[0].cpu()),
     )
     result.extra = {
         "input": str(job.path),

@@ -82,6 +82,8 @@ class HardnessSummary:
     matched: tuple[MatchedBand | None, ...]
     miou: float
     gt_band_inside: tuple[float, ...]
+    ceiling: RegionCounts | None = None  # the cells holding the most errors, as many as the selector's
+    gap: RegionCounts | None = None  # the least sure cells by the logit gap (images that had logits)
 
     def to_dict(self) -> dict[str, Any]:
         sel, band = self.selector, self.band
@@ -97,6 +99,10 @@ class HardnessSummary:
                     gt_band_inside=none_if_nan(self.gt_band_inside[i]),
                     band_area_matched=None if m is None else m.to_dict(),
                     recall_minus_band=None if m is None else none_if_nan(sel.error_recall[i] - m.error_recall),
+                    gap_error_recall=None if self.gap is None else none_if_nan(self.gap.error_recall[i]),
+                    ceiling_error_recall=None if self.ceiling is None else none_if_nan(self.ceiling.error_recall[i]),
+                    share_of_ceiling=None if self.ceiling is None else none_if_nan(
+                        div(sel.error_recall[i], self.ceiling.error_recall[i])),
                 )
             rows.append(row)
         out: dict[str, Any] = {
@@ -141,7 +147,10 @@ def summarize(
     miou = float("nan")
     gt_inside: tuple[float, ...] = (float("nan"),) * n
     widths_px: dict[str, int] = {}
+    ceiling = gap = None
     if labelled:
+        ceiling = _sum([im.ceiling for im in labelled], n)
+        gap = _sum([im.gap for im in labelled], n)
         selector = sum((im.topk for im in labelled), RegionCounts.zeros(n))  # type: ignore[misc]
         band = sum((im.band for im in labelled), RegionCounts.zeros(1))  # type: ignore[misc]
         gt_band = sum((im.gt_band for im in labelled), RegionCounts.zeros(1))  # type: ignore[misc]
@@ -170,4 +179,13 @@ def summarize(
         matched=matched,
         miou=miou,
         gt_band_inside=gt_inside,
+        ceiling=ceiling,
+        gap=gap,
     )
+
+
+def _sum(counts: list[RegionCounts | None], n: int) -> RegionCounts | None:
+    """The sum over images, or None unless every image has these counts."""
+    if not counts or any(c is None for c in counts):
+        return None
+    return sum(counts, RegionCounts.zeros(n))  # type: ignore[arg-type]

@@ -282,3 +282,20 @@ def test_band_curve_matches_brute_force(seed: int, h: int, w: int, classes: int,
         assert curve.errors_inside[k] == (band & valid & wrong).sum()
     assert len(curve.valid_inside) == len(widths) == len(curve.errors_inside)
     assert curve.valid == valid.sum() and curve.errors == (valid & wrong).sum()
+
+
+def test_the_ceiling_and_the_gap_rule_take_as_many_cells_as_the_selector() -> None:
+    # errors: 2 in the top-left cell, 1 in the bottom-right cell. Selector: Top 25 % = the bottom-left cell
+    # (no errors), Top 50 % = the bottom row (1 error).
+    pred, gt, _ = _first_image()
+    masks = _masks([[(1, 0)], [(1, 0), (1, 1)]], (2, 2))
+    gap = torch.full((4, 4), 5.0)
+    gap[2:, 2:] = 0.1  # the least sure cell: bottom-right (1 error)
+    im, _ = analyze_image(pred, torch.zeros(2, 2), masks, (0.25, 0.5), gt, gap=gap)
+    assert im.topk.errors_inside.tolist() == [0, 1]
+    assert im.ceiling.errors_inside.tolist() == [2, 3]  # top-left, then the bottom-right cell
+    assert im.gap.errors_inside.tolist()[0] == 1
+    assert all(c >= s for c, s in zip(im.ceiling.error_recall, im.topk.error_recall))
+    row = summarize([im], (0.25, 0.5)).to_dict()["selector"][1]
+    assert row["ceiling_error_recall"] == pytest.approx(1.0) and row["error_recall"] == pytest.approx(1 / 3)
+    assert row["share_of_ceiling"] == pytest.approx(1 / 3) and row["gap_error_recall"] is not None
