@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from study import base_config, run_one
+from study import base_config, run_one, selector_recall
 
 from fornet_cli.data.synth import ensure_synth_dataset
 from fornet_cli.fsutil import atomic_write_text
@@ -93,6 +93,7 @@ def _job(args: tuple[TrainConfig, Path, int]) -> dict:
     torch.set_num_threads(threads)
     record = run_one(config, out)
     record["train_ce"] = _train_ce(out)
+    record["selector"] = selector_recall(out, Path(config.root))  # type: ignore[arg-type]
     return record
 
 
@@ -104,10 +105,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (each with --threads threads)")
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) // 2))
     ap.add_argument("--out", default="runs/factors")
+    ap.add_argument("--data-seed", type=int, default=0,
+                    help="seed of the generated data set (choose designs on another set than the study reports on)")
     args = ap.parse_args()
     keys, seeds = args.rows.split(","), [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
-    root = ensure_synth_dataset(out / "data", 100, 20, (256, 512), 0)  # the study's data set
+    root = ensure_synth_dataset(out / "data", 100, 20, (256, 512), args.data_seed)  # 0: the study's data set
     base = base_config(root, args.iters, (256, 256), 8, "cpu")
     jobs = [(row_config(base, k, s), out / f"{k}-seed{s}", args.threads) for s in seeds for k in keys]
     t0 = time.perf_counter()

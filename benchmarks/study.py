@@ -75,6 +75,45 @@ def run_one(config: TrainConfig, out: Path) -> dict:
     return record
 
 
+def selector_recall(run: Path, root: Path, split: str = "val") -> list[dict] | None:
+    """Per Top-K ratio, the share of the validation errors inside the trained selector's region, next to the
+    area-matched predicted-boundary band, the logit-gap rule and the grid ceiling (None for peers).
+
+    Stored in the run folder (``selector.json``), so it is computed once per run.
+    """
+    done = run / "selector.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    from fornet_cli.data.cityscapes import CityscapesDataset
+    from fornet_cli.data.transforms import eval_transforms
+    from fornet_cli.evaluation.counting import to_label_ids
+    from fornet_cli.hardness.analysis import analyze_image
+    from fornet_cli.hardness.regions import logit_gap
+    from fornet_cli.hardness.summary import summarize
+    from fornet_cli.weights.resolve import load_weights
+
+    try:
+        loaded = load_weights(run)
+    except Exception:  # a peer's checkpoint: no selector to measure
+        return None
+    model = loaded.model.eval()
+    images = []
+    for sample in CityscapesDataset(root, split, transform=eval_transforms()):
+        with torch.inference_mode():
+            out = model.forward_all(sample["image"][None])
+        logits = out.logits[0]
+        gt = to_label_ids(torch.as_tensor(sample["mask"]))
+        im, _ = analyze_image(logits.argmax(0), out.importance[0, 0], out.masks[0] > 0.5, model.topk_ratios, gt,
+                              gap=logit_gap(logits))
+        images.append(im)
+    rows = summarize(images, model.topk_ratios).to_dict()["selector"]
+    keep = ("ratio", "coverage", "error_recall", "gap_error_recall", "ceiling_error_recall")
+    result = [{**{k: r[k] for k in keep}, "band_error_recall": (r["band_area_matched"] or {}).get("error_recall")}
+              for r in rows]
+    atomic_write_text(done, json.dumps(result) + "\n")
+    return result
+
+
 def latency(base: TrainConfig, keys: list[str], size: tuple[int, int], runs: int) -> dict[str, float]:
     """Median latency of each row's model (random weights), rows interleaved in one process."""
     import fornet_cli
