@@ -199,11 +199,13 @@ def fast_bincount(codes: torch.Tensor, bins: int) -> torch.Tensor:
     return torch.bincount(spread.reshape(-1), minlength=bins * lanes).view(lanes, bins).sum(0)
 
 
-def confusion_matrix(pred_ids: torch.Tensor, gt_ids: torch.Tensor) -> torch.Tensor:
-    """34 x 34 int64 counts of (ground-truth id, predicted id) over all pixels; inputs hold ids 0..33."""
+def confusion_matrix(pred_ids: torch.Tensor, gt_ids: torch.Tensor, n: int = N) -> torch.Tensor:
+    """``n x n`` int64 counts of (ground-truth id, predicted id) over all pixels; inputs hold ids 0..n-1
+    (34 Cityscapes label ids by default; a plain class set's ids otherwise, evaluation/space.py)."""
     # int16 codes (max 33 * 34 + 33) halve the memory traffic of int32; bincount accepts them.
-    code = gt_ids.to(torch.int16, copy=True).mul_(N).add_(pred_ids.to(torch.int16))
-    return fast_bincount(code if code.ndim == 2 else code.reshape(1, -1), N * N).view(N, N)
+    dtype = torch.int16 if n * n <= torch.iinfo(torch.int16).max else torch.int32
+    code = gt_ids.to(dtype, copy=True).mul_(n).add_(pred_ids.to(dtype))
+    return fast_bincount(code if code.ndim == 2 else code.reshape(1, -1), n * n).view(n, n)
 
 
 def instance_counts(
@@ -274,9 +276,10 @@ def image_statistics(
     *,
     name: str = "",
     confusion: torch.Tensor | None = None,
+    n: int = N,
 ) -> ImageStatistics:
-    """Counts of one image in label-id space. ``confusion`` may be passed when already computed."""
-    conf = confusion_matrix(pred_ids, gt_ids) if confusion is None else confusion
+    """Counts of one image in label-id space (``n`` ids). ``confusion`` may be passed when already computed."""
+    conf = confusion_matrix(pred_ids, gt_ids, n) if confusion is None else confusion
     inst = None
     if instance_ids is not None:
         inst = instance_counts(pred_ids, instance_ids, f"instanceIds of {name or 'the image'}")

@@ -24,9 +24,10 @@ from ..data.prediction_files import EvalPair, find_ground_truth, match_predictio
 from ..devices import default_workers, torch_threads
 from ..errors import DataError, FornetError, from_loader_worker
 from ..inference.predictor import InferenceConfig, Predictor
-from .counting import ImageStatistics, N, evaluated_mask, image_statistics, to_label_ids, widen
+from .counting import ImageStatistics, N, evaluated_mask, image_statistics, widen
 from .hard_regions import HardRegionConfig, HardRegionMetrics, HardRegionScores
 from .metrics import SegmentationMetrics, SegmentationScores
+from .space import CITYSCAPES_SPACE, LabelSpace
 
 Progress = Callable[[int, int], None]  # (images done, images in total; 0 when the total is unknown)
 T = TypeVar("T")
@@ -243,6 +244,7 @@ def evaluate_model(
     limit: int | None = None,
     progress: Progress | None = None,
     gather: Callable[[Any], list[Any]] | None = None,
+    space: LabelSpace = CITYSCAPES_SPACE,
 ) -> EvaluationResult:
     """Run ``model`` over ``data`` and score it, streaming (nothing but counts is kept).
 
@@ -253,13 +255,14 @@ def evaluate_model(
     ``data`` yields dicts with ``image`` (normalised float 3 x H x W), ``mask`` (train ids, 255 = ignore,
     H x W), optionally ``instance_ids`` (``id * 1000 + k``, H x W) and ``name``. A map-style dataset is
     loaded with a DataLoader (``num_workers``). For FoR-Net models in whole mode without TTA the selector's
-    error recall is measured too (``selector=False`` skips it).
+    error recall is measured too (``selector=False`` skips it). ``space``: the label set the masks are in
+    (Cityscapes' train ids by default; a folder data set's classes: evaluation/space.py).
     """
     inference = inference or InferenceConfig()
     predictor = Predictor(model, inference)
     device = predictor.device
-    metrics = SegmentationMetrics(per_image=per_image)
-    hard_metrics = HardRegionMetrics(hard) if hard is not None else None
+    metrics = SegmentationMetrics(per_image=per_image, space=space)
+    hard_metrics = HardRegionMetrics(hard, space) if hard is not None else None
     use_fornet = selector and hasattr(model, "forward_all") and inference.mode == "whole" and inference.num_views == 1
     total = len(data) if hasattr(data, "__len__") else 0  # type: ignore[arg-type]
     if limit is not None:
@@ -271,14 +274,14 @@ def evaluate_model(
             break
         batch = batch[: limit - done] if limit is not None else batch
         for group in _same_size_groups(batch):
-            _evaluate_group(group, predictor, use_fornet, metrics, hard_metrics, device, done)
+            _evaluate_group(group, predictor, use_fornet, metrics, hard_metrics, device, done, space)
             done += len(group)
         if progress is not None:
             progress(done, total)
     if gather is not None:  # a fresh accumulator with every process's counts (its own included)
         shards = gather((metrics, hard_metrics))
-        metrics = SegmentationMetrics(per_image=per_image)
-        hard_metrics = HardRegionMetrics(hard) if hard is not None else None
+        metrics = SegmentationMetrics(per_image=per_image, space=space)
+        hard_metrics = HardRegionMetrics(hard, space) if hard is not None else None
         for shard_metrics, shard_hard in shards:
             metrics.merge(shard_metrics)
             if hard_metrics is not None and shard_hard is not None:
@@ -291,6 +294,7 @@ def evaluate_model(
         "model": getattr(model, "name", "") or type(model).__name__,
         "inference": inference.to_dict(),
         "device": str(device),
+        "label_set": space.kind,
     }
     return EvaluationResult(
         metrics.compute(),
@@ -308,6 +312,7 @@ def _evaluate_group(
     hard_metrics: HardRegionMetrics | None,
     device: torch.device,
     offset: int,
+    space: LabelSpace = CITYSCAPES_SPACE,
 ) -> None:
     for key in ("image", "mask"):
         if any(key not in s for s in group):
@@ -325,15 +330,15 @@ def _evaluate_group(
             raise DataError(
                 f"The label of {name} is {tuple(label.shape)} but its image is {tuple(pred_train.shape[-2:])}."
             )
-        gt_ids = to_label_ids(label, f"label of {name}")
-        pred_ids = to_label_ids(pred_train[j], "prediction")
-        inst = sample.get("instance_ids")
+        gt_ids = space.from_train_ids(label, f"label of {name}")
+        pred_ids = space.from_train_ids(pred_train[j], "prediction")
+        inst = sample.get("instance_ids") if space.cityscapes else None  # iIoU is Cityscapes'
         inst = None if inst is None else torch.as_tensor(inst).to(device)
         if inst is not None and inst.shape != label.shape:
             raise DataError(
                 f"The instance ids of {name} are {tuple(inst.shape)} but its label is {tuple(label.shape)}."
             )
         conf = hard_metrics.update(pred_ids, gt_ids) if hard_metrics is not None else None
-        metrics.add(image_statistics(pred_ids, gt_ids, inst, name=name, confusion=conf))
+        metrics.add(image_statistics(pred_ids, gt_ids, inst, name=name, confusion=conf, n=space.size))
         if hard_metrics is not None and masks is not None:
             hard_metrics.update_selector(pred_ids, gt_ids, masks[j : j + 1], predictor.model.topk_ratios)

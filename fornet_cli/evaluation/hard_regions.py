@@ -27,12 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.labels import CLASS_NAMES, THIN_CLASS_NAMES
 from ..errors import ConfigError, DataError
 from ..fmt import none_if_nan
-from .counting import EVAL_IDS, EVALUATED_ID, N, evaluated_mask, fast_bincount
+from .counting import fast_bincount
 from .metrics import class_iou, nanmean
 from .morphology import boundary_band, distance_levels
+from .space import CITYSCAPES_SPACE, LabelSpace
 
 REFERENCE_SIZE = (1024, 2048)  # widths are given in pixels at this size and scaled with the image
 
@@ -104,13 +104,14 @@ class SelectorScores:
 
 @dataclass(frozen=True)
 class HardRegionScores:
-    """Boundary IoU, trimap mIoU per band width, thin-class IoU and (FoR-Net only) selector scores."""
+    """Boundary IoU, trimap mIoU per band width, thin-class IoU (Cityscapes' label set only: else None) and
+    (FoR-Net only) selector scores."""
 
     boundary_width: float
     boundary_iou: dict[str, float]
     trimap_miou: dict[float, float]
     trimap_pixel_share: dict[float, float]  # share of evaluated pixels inside each band
-    thin_iou: dict[str, float]
+    thin_iou: dict[str, float] | None
     pixel_radii: dict[str, tuple[int, ...]]  # "HxW" -> radii actually used for config.thresholds
     thresholds: tuple[float, ...]
     selector: SelectorScores | None = None
@@ -121,7 +122,7 @@ class HardRegionScores:
 
     @property
     def thin_miou(self) -> float:
-        return nanmean(list(self.thin_iou.values()))
+        return nanmean(list(self.thin_iou.values())) if self.thin_iou else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,7 +132,7 @@ class HardRegionScores:
             "trimap_miou": {_fmt_width(w): none_if_nan(v) for w, v in self.trimap_miou.items()},
             "trimap_pixel_share": {_fmt_width(w): none_if_nan(v) for w, v in self.trimap_pixel_share.items()},
             "thin_miou": none_if_nan(self.thin_miou),
-            "thin_iou": {k: none_if_nan(v) for k, v in self.thin_iou.items()},
+            "thin_iou": None if self.thin_iou is None else {k: none_if_nan(v) for k, v in self.thin_iou.items()},
             "width_reference_size": list(REFERENCE_SIZE),
             "pixel_radii": {
                 size: dict(zip(map(_fmt_width, self.thresholds), radii)) for size, radii in self.pixel_radii.items()
@@ -159,19 +160,22 @@ class _SelectorCounts:
 
 
 class HardRegionMetrics:
-    """Streaming accumulator of the hard-region scores (inputs in label ids 0..33, as for the official scores).
+    """Streaming accumulator of the hard-region scores (inputs in label ids 0..33, as for the official scores,
+    or in the ids of another ``space``: evaluation/space.py).
 
     ``histogram`` counts one image and ``add`` accumulates it (separate so worker threads can count);
-    ``update`` does both and returns the image's 34 x 34 confusion matrix for :class:`SegmentationMetrics`.
+    ``update`` does both and returns the image's confusion matrix for :class:`SegmentationMetrics`.
     """
 
-    def __init__(self, config: HardRegionConfig | None = None) -> None:
+    def __init__(self, config: HardRegionConfig | None = None, space: LabelSpace = CITYSCAPES_SPACE) -> None:
         self.config = config or HardRegionConfig()
+        self.space = space
         self.reset()
 
     def reset(self) -> None:
+        n = self.space.size
         self._levels = len(self.config.thresholds) + 1
-        self._hist = np.zeros((N, N, 2, self._levels), dtype=np.int64)
+        self._hist = np.zeros((n, n, 2, self._levels), dtype=np.int64)
         self._radii: dict[str, tuple[int, ...]] = {}
         self._selector: _SelectorCounts | None = None
 
@@ -184,16 +188,16 @@ class HardRegionMetrics:
         h, w = gt_ids.shape
         radii = self.config.pixel_radii(h, w)
         boundary_r = radii[self.config.thresholds.index(float(self.config.boundary_width))]
-        gt, pred = gt_ids.to(torch.uint8), pred_ids.to(torch.uint8)  # ids 0..33 (checked by the caller)
-        valid = evaluated_mask(gt)
+        gt, pred = gt_ids.to(torch.uint8), pred_ids.to(torch.uint8)  # ids of the space (checked by the caller)
+        valid = self.space.evaluated_mask(gt)
         level = distance_levels(gt, radii, valid)
         pred_band = boundary_band(pred, boundary_r, valid)
-        levels = self._levels
-        dtype = torch.int16 if N * N * 2 * levels <= torch.iinfo(torch.int16).max else torch.int32
+        levels, n = self._levels, self.space.size
+        dtype = torch.int16 if n * n * 2 * levels <= torch.iinfo(torch.int16).max else torch.int32
         # (pred boundary flag, level) fits a byte: build it there, where ops are cheapest
         small = level.add_(pred_band.view(torch.uint8).mul(levels))
-        code = gt.to(dtype).mul_(N).add_(pred.to(dtype)).mul_(2 * levels).add_(small.to(dtype))
-        return fast_bincount(code, N * N * 2 * levels).view(N, N, 2, levels)
+        code = gt.to(dtype).mul_(n).add_(pred.to(dtype)).mul_(2 * levels).add_(small.to(dtype))
+        return fast_bincount(code, n * n * 2 * levels).view(n, n, 2, levels)
 
     def add(self, histogram: torch.Tensor | np.ndarray, size: tuple[int, int]) -> None:
         hist = histogram.cpu().numpy() if isinstance(histogram, torch.Tensor) else np.asarray(histogram)
@@ -203,7 +207,7 @@ class HardRegionMetrics:
             self._radii[key] = self.config.pixel_radii(*size)
 
     def update(self, pred_ids: torch.Tensor, gt_ids: torch.Tensor) -> torch.Tensor:
-        """Count one image; returns its 34 x 34 confusion matrix (on the input's device)."""
+        """Count one image; returns its confusion matrix (on the input's device)."""
         hist = self.histogram(pred_ids, gt_ids)
         self.add(hist, tuple(gt_ids.shape))
         return hist.sum(dim=(2, 3))
@@ -223,7 +227,7 @@ class HardRegionMetrics:
             raise ConfigError(
                 f"Top-K ratios changed from {self._selector.ratios} to {tuple(ratios)} during evaluation."
             )
-        evaluated = evaluated_mask(gt_ids)
+        evaluated = self.space.evaluated_mask(gt_ids)
         wrong = evaluated & (pred_ids != gt_ids)
         up = F.interpolate(masks.float(), size=gt_ids.shape[-2:], mode="nearest") > 0.5
         s = self._selector
@@ -255,28 +259,27 @@ class HardRegionMetrics:
         return self._hist.sum(axis=(2, 3))
 
     def compute(self) -> HardRegionScores:
-        cfg = self.config
+        cfg, space = self.config, self.space
         hist = self._hist
         k = cfg.thresholds.index(float(cfg.boundary_width))
         inside = hist[..., : k + 1]  # ground-truth distance <= boundary width
-        ids = list(EVAL_IDS)
-        evaluated_rows = hist[EVALUATED_ID]
+        evaluated_rows = hist[space.evaluated]
         gt_band = inside.sum(axis=(1, 2, 3))  # per gt id: evaluated pixels of the class in the gt band
         pred_band = evaluated_rows[:, :, 1, :].sum(axis=(0, 2))  # per predicted id, over evaluated rows
-        both = np.array([inside[i, i, 1, :].sum() for i in range(N)])
+        both = np.array([inside[i, i, 1, :].sum() for i in range(space.size)])
         boundary = {}
-        for name, i in zip(CLASS_NAMES, ids):
+        for name, i in zip(space.class_names, space.class_ids):
             union = gt_band[i] + pred_band[i] - both[i]
             boundary[name] = float(both[i]) / union if union else float("nan")
         trimap, share = {}, {}
-        total_valid = hist[EVALUATED_ID].sum()
+        total_valid = hist[space.evaluated].sum()
         for j, t in enumerate(cfg.thresholds):
             if t not in cfg.trimap_widths:
                 continue
             conf = hist[..., : j + 1].sum(axis=(2, 3))
-            trimap[t] = nanmean(list(class_iou(conf).values()))
-            share[t] = float(conf[EVALUATED_ID].sum()) / total_valid if total_valid else float("nan")
-        full_iou = class_iou(hist.sum(axis=(2, 3)))
+            trimap[t] = nanmean(list(class_iou(conf, space).values()))
+            share[t] = float(conf[space.evaluated].sum()) / total_valid if total_valid else float("nan")
+        full_iou = class_iou(hist.sum(axis=(2, 3)), space)
         s = self._selector
         selector = None
         if s is not None:
@@ -294,7 +297,7 @@ class HardRegionMetrics:
             boundary_iou=boundary,
             trimap_miou=trimap,
             trimap_pixel_share=share,
-            thin_iou={n: full_iou[n] for n in THIN_CLASS_NAMES},
+            thin_iou={n: full_iou[n] for n in space.thin_classes} if space.thin_classes else None,
             pixel_radii=dict(self._radii),
             thresholds=cfg.thresholds,
             selector=selector,

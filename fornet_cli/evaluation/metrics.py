@@ -15,12 +15,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..data.labels import CLASS_NAMES, EVAL_LABELS, INSTANCE_CLASS_NAMES
+from ..data.labels import EVAL_LABELS, INSTANCE_CLASS_NAMES
 from ..errors import DataError
 from ..fmt import nan_to_none, none_if_nan
 from .counting import (
     _ID_LABELS,
-    EVAL_IDS,
     EVALUATED_ID,
     INSTANCE_CATEGORIES,
     INSTANCE_CLASS_IDS,
@@ -28,11 +27,10 @@ from .counting import (
     ImageStatistics,
     InstanceCounts,
     N,
-    check_label_ids,
     image_statistics,
-    to_label_ids,
     widen,
 )
+from .space import CITYSCAPES_SPACE, LabelSpace
 
 # --------------------------------------------------------------------------------------------------------
 # Scores
@@ -49,13 +47,14 @@ def nanmean(values: Sequence[float]) -> float:
     return sum(good) / len(good) if good else float("nan")
 
 
-def class_iou(conf: np.ndarray) -> dict[str, float]:
-    """Official per-class IoU (19 evaluated classes) from a 34 x 34 label-id confusion matrix."""
+def class_iou(conf: np.ndarray, space: LabelSpace = CITYSCAPES_SPACE) -> dict[str, float]:
+    """Per-class IoU from a confusion matrix of ``space`` (by default the official IoU of the 19 evaluated
+    classes from a 34 x 34 label-id confusion matrix)."""
     conf = np.asarray(conf, dtype=np.int64)
     tp = np.diag(conf)
     fn = conf.sum(1) - tp
-    fp = conf[EVALUATED_ID].sum(0) - tp  # evaluated rows other than the class itself
-    return {name: _ratio(tp[i], tp[i] + fp[i] + fn[i]) for name, i in zip(CLASS_NAMES, EVAL_IDS)}
+    fp = conf[space.evaluated].sum(0) - tp  # evaluated rows other than the class itself
+    return {name: _ratio(tp[i], tp[i] + fp[i] + fn[i]) for name, i in zip(space.class_names, space.class_ids)}
 
 
 def category_iou(conf: np.ndarray) -> dict[str, float]:
@@ -117,18 +116,20 @@ class ImageScore:
 
 @dataclass(frozen=True)
 class SegmentationScores:
-    """Every pixel-level score. ``miou`` etc. average the defined (non-NaN) entries, as officially."""
+    """Every pixel-level score. ``miou`` etc. average the defined (non-NaN) entries, as officially.
+    ``category_iou`` is None outside Cityscapes' label set (see ``space``)."""
 
     class_iou: dict[str, float]
-    category_iou: dict[str, float]
+    category_iou: dict[str, float] | None
     class_iiou: dict[str, float] | None  # None when no instanceIds were given
     category_iiou: dict[str, float] | None
     class_accuracy: dict[str, float]
     pixel_accuracy: float
     valid_pixels: int
     num_images: int
-    confusion: np.ndarray  # 34 x 34 label-id confusion matrix (rows ground truth)
+    confusion: np.ndarray  # confusion matrix of the space's ids (34 x 34 label ids; rows ground truth)
     per_image: tuple[ImageScore, ...] | None = None
+    space: LabelSpace = CITYSCAPES_SPACE
 
     @property
     def miou(self) -> float:
@@ -136,7 +137,7 @@ class SegmentationScores:
 
     @property
     def category_miou(self) -> float:
-        return nanmean(list(self.category_iou.values()))
+        return nanmean(list(self.category_iou.values())) if self.category_iou is not None else float("nan")
 
     @property
     def miiou(self) -> float:
@@ -151,9 +152,11 @@ class SegmentationScores:
         return nanmean(list(self.class_accuracy.values()))
 
     def train_id_confusion(self) -> np.ndarray:
-        """19 x 20 confusion in train-id order; the last column counts predictions of non-evaluated ids."""
-        rows = self.confusion[list(EVAL_IDS)]
-        evaluated = rows[:, list(EVAL_IDS)]
+        """N x (N + 1) confusion in class (train-id) order; the last column counts predictions of
+        non-evaluated ids."""
+        ids = list(self.space.class_ids)
+        rows = self.confusion[ids]
+        evaluated = rows[:, ids]
         return np.concatenate([evaluated, (rows.sum(1) - evaluated.sum(1))[:, None]], axis=1)
 
     def to_dict(self, confusion: bool = True) -> dict[str, Any]:
@@ -167,16 +170,18 @@ class SegmentationScores:
             "mean_accuracy": none_if_nan(self.mean_accuracy),
             "class_iou": nan_to_none(self.class_iou),
             "class_iiou": None if self.class_iiou is None else nan_to_none(self.class_iiou),
-            "category_iou": nan_to_none(self.category_iou),
+            "category_iou": None if self.category_iou is None else nan_to_none(self.category_iou),
             "category_iiou": None if self.category_iiou is None else nan_to_none(self.category_iiou),
             "class_accuracy": nan_to_none(self.class_accuracy),
             "valid_pixels": self.valid_pixels,
             "num_images": self.num_images,
+            "label_set": self.space.to_dict(),
         }
         if confusion:
+            names = list(self.space.class_names)
             out["confusion_train_ids"] = {
-                "rows": list(CLASS_NAMES),
-                "columns": [*CLASS_NAMES, "other"],
+                "rows": names,
+                "columns": [*names, "other"],
                 "counts": self.train_id_confusion().tolist(),
             }
         if self.per_image is not None:
@@ -184,11 +189,11 @@ class SegmentationScores:
         return out
 
 
-def _image_score(stats: ImageStatistics) -> ImageScore:
+def _image_score(stats: ImageStatistics, space: LabelSpace) -> ImageScore:
     conf = stats.confusion
-    valid = int(conf[EVALUATED_ID].sum())
-    correct = int(np.diag(conf)[EVALUATED_ID].sum())
-    iou = class_iou(conf)
+    valid = int(conf[space.evaluated].sum())
+    correct = int(np.diag(conf)[space.evaluated].sum())
+    iou = class_iou(conf, space)
     return ImageScore(stats.name, valid, _ratio(correct, valid), nanmean(list(iou.values())), iou)
 
 
@@ -200,15 +205,18 @@ class SegmentationMetrics:
     >>> scores = metrics.compute()
 
     ``space="train_id"`` takes predictions and targets in train ids (255 = ignore); the default takes
-    label ids (0..33) like the official evaluator. ``per_image=True`` keeps each image's scores.
+    label ids (0..33) like the official evaluator. ``per_image=True`` keeps each image's scores. ``space``: the
+    ids counted (Cityscapes' label ids, or a plain class set's: evaluation/space.py).
     """
 
-    def __init__(self, per_image: bool = False) -> None:
+    def __init__(self, per_image: bool = False, space: LabelSpace = CITYSCAPES_SPACE) -> None:
         self.per_image = per_image
+        self.space = space
         self.reset()
 
     def reset(self) -> None:
-        self._confusion = np.zeros((N, N), dtype=np.int64)
+        n = self.space.size
+        self._confusion = np.zeros((n, n), dtype=np.int64)
         self._instances: InstanceCounts | None = None
         self._images = 0
         self._images_without_instances = 0
@@ -237,13 +245,17 @@ class SegmentationMetrics:
             pred, target = pred[None], target[None]
             instance_ids = None if instance_ids is None else instance_ids[None]
         if space == "train_id":
-            pred, target = to_label_ids(pred, "prediction"), to_label_ids(target, "target")
+            pred = self.space.from_train_ids(pred, "prediction")
+            target = self.space.from_train_ids(target, "target")
         else:
-            check_label_ids(pred, "prediction")
-            check_label_ids(target, "target")
+            self.space.check_ids(pred, "prediction")
+            self.space.check_ids(target, "target")
+        if instance_ids is not None and not self.space.cityscapes:
+            raise DataError("Instance ids (for iIoU) exist for Cityscapes' label set only.")
         for b in range(pred.shape[0]):
             name = names[b] if names is not None else f"image {self._images}"
-            self.add(image_statistics(pred[b], target[b], None if instance_ids is None else instance_ids[b], name=name))
+            inst = None if instance_ids is None else instance_ids[b]
+            self.add(image_statistics(pred[b], target[b], inst, name=name, n=self.space.size))
 
     def add(self, stats: ImageStatistics) -> None:
         """Add one image's precomputed counts (e.g. from a worker thread)."""
@@ -256,7 +268,7 @@ class SegmentationMetrics:
             self._instances += stats.instances
         self._images += 1
         if self.per_image:
-            self._per_image.append(_image_score(stats))
+            self._per_image.append(_image_score(stats, self.space))
 
     def merge(self, other: SegmentationMetrics) -> None:
         """Add another accumulator's counts (e.g. from another process of a distributed evaluation)."""
@@ -279,21 +291,22 @@ class SegmentationMetrics:
 
     def compute(self) -> SegmentationScores:
         """The scores so far. iIoU is None unless every image came with instance ids."""
-        conf = self._confusion
+        conf, space = self._confusion, self.space
         tp = np.diag(conf)
         rows = conf.sum(1)
         with_instances = self._instances is not None and self._images_without_instances == 0
         inst = self._instances if with_instances else None
-        valid = int(rows[EVALUATED_ID].sum())
+        valid = int(rows[space.evaluated].sum())
         return SegmentationScores(
-            class_iou=class_iou(conf),
-            category_iou=category_iou(conf),
+            class_iou=class_iou(conf, space),
+            category_iou=category_iou(conf) if space.cityscapes else None,
             class_iiou=class_iiou(conf, inst) if inst is not None else None,
             category_iiou=category_iiou(conf, inst) if inst is not None else None,
-            class_accuracy={n: _ratio(tp[i], rows[i]) for n, i in zip(CLASS_NAMES, EVAL_IDS)},
-            pixel_accuracy=_ratio(int(tp[EVALUATED_ID].sum()), valid),
+            class_accuracy={n: _ratio(tp[i], rows[i]) for n, i in zip(space.class_names, space.class_ids)},
+            pixel_accuracy=_ratio(int(tp[space.evaluated].sum()), valid),
             valid_pixels=valid,
             num_images=self._images,
             confusion=conf.copy(),
             per_image=tuple(self._per_image) if self.per_image else None,
+            space=space,
         )
