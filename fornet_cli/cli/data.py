@@ -10,14 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..data.check import CheckReport, check_dataset
-from ..data.cityscapes import ENV_VAR
-from ..data.labels import CLASS_NAMES
-from ..data.synth import generate_dataset, result_dict
+from ..data.cityscapes import ENV_VAR, IMAGE_DIR
+from ..data.folder import splits_present
+from ..data.folder_check import check_folder_dataset
+from ..data.synth import LAYOUTS, generate_dataset, result_dict
 from .console import err, print_json
 from .params import parse_size
 
 data_app = typer.Typer(
-    help="Datasets: generate a synthetic street-scene set in Cityscapes layout, check a dataset folder.",
+    help="Datasets: generate a synthetic street-scene set (Cityscapes or folder layout), check a dataset folder.",
     no_args_is_help=True,
 )
 
@@ -47,9 +48,15 @@ def synth(
         bool, typer.Option("--overwrite", help="Write into a non-empty folder; replaces a set fornet made there.")
     ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Processes to render with.")] = 1,
+    layout: Annotated[str, typer.Option(help=f"{' or '.join(LAYOUTS)}: leftImg8bit/ + gtFine/, or "
+                                        "{train,val}/images|masks/ + classes.json (your own data's layout).")] = "cityscapes",
+    classes: Annotated[str | None, typer.Option(help="--layout folder: 'cityscapes' (the 19 training classes, the "
+                                                "default) or a remap file: a classes file whose classes say which "
+                                                "Cityscapes classes they take, \"from\": [\"road\", ...].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
-    """Write a synthetic street-scene dataset in the Cityscapes layout (leftImg8bit/, gtFine/)."""
+    """Write a synthetic street-scene dataset in the Cityscapes layout (leftImg8bit/, gtFine/) or the folder
+    layout (train/images/, train/masks/, ..., classes.json)."""
     h, w = parse_size(size)
     with _progress() as bar:
         task = bar.add_task("rendering", total=train + val)
@@ -62,13 +69,16 @@ def synth(
             overwrite=overwrite,
             workers=workers,
             progress=lambda done, total: bar.update(task, completed=done),
+            layout=layout,
+            classes=classes,
         )
     if json_out:
         print_json(result_dict(result))
         return
     err.print(
         f"Wrote {train + val} frames ({train} train, {val} val) at {h}x{w} to {result.root} "
-        f"in {result.seconds:.1f} s. Check them with: fornet data check {result.root}",
+        f"in {result.seconds:.1f} s. Check them with: fornet data check {result.root}"
+        + (" --data folder" if layout == "folder" else ""),
         highlight=False,
     )
 
@@ -81,12 +91,20 @@ def check(
     split: Annotated[
         list[str] | None, typer.Option("--split", help="Split to check (repeatable); default: every split present.")
     ] = None,
+    data: Annotated[str | None, typer.Option(help="cityscapes (leftImg8bit/ + gtFine/) or folder ({split}/images|masks/ "
+                                             "+ classes.json); default: what ROOT holds.")] = None,
+    classes: Annotated[str | None, typer.Option(help="--data folder: a classes file (JSON/YAML) or 'cityscapes' "
+                                                "(default: ROOT/classes.json or classes.yaml).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
-    """Validate every image and label of a Cityscapes-layout folder and show class frequencies.
+    """Validate every image and label of a dataset folder (Cityscapes or folder layout) and show class
+    frequencies.
 
     Exits with 1 when problems are found.
     """
+    kind = data or _layout_of(root)
+    if kind not in ("cityscapes", "folder"):
+        raise typer.BadParameter(f"{kind!r}: use cityscapes or folder.", param_hint="--data")
     with _progress() as bar:
         tasks: dict[str, int] = {}
 
@@ -95,13 +113,23 @@ def check(
                 tasks[name] = bar.add_task(f"checking {name}", total=total)
             bar.update(tasks[name], completed=done)
 
-        report = check_dataset(root, split or None, progress=advance)
+        if kind == "folder":
+            report = check_folder_dataset(root, classes, split or None, progress=advance)
+        else:
+            report = check_dataset(root, split or None, progress=advance)
     if json_out:
         print_json(report.to_dict())
     else:
         _print_report(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _layout_of(root: Path | None) -> str:
+    """folder when ROOT holds {split}/images/ and no leftImg8bit/, else cityscapes."""
+    if root is not None and root.is_dir() and not (root / IMAGE_DIR).is_dir() and splits_present(root):
+        return "folder"
+    return "cityscapes"
 
 
 def _print_report(report: CheckReport) -> None:
@@ -115,13 +143,13 @@ def _print_report(report: CheckReport) -> None:
     labelled = [s for s in report.splits if s.labelled]
     if labelled:
         table = Table(title="class pixel frequencies (share of labelled pixels; images showing the class)")
-        table.add_column("trainId", justify="right")
+        table.add_column("trainId" if report.classes is None else "index", justify="right")
         table.add_column("class")
         for s in labelled:
             table.add_column(f"{s.split} %", justify="right")
             table.add_column(f"{s.split} images", justify="right")
         totals = [max(s.labelled_pixels, 1) for s in labelled]
-        for k, name in enumerate(CLASS_NAMES):
+        for k, name in enumerate(labelled[0].class_names):
             cells = []
             for s, total in zip(labelled, totals):
                 cells += [f"{100 * s.class_pixels[k] / total:.2f}", str(s.class_images[k])]

@@ -38,7 +38,8 @@ Progress = Callable[[str, int, int], None]  # (split, done, total)
 
 @dataclass
 class SplitReport:
-    """Counts for one split; pixel counts are over the labelled images that could be read."""
+    """Counts for one split; pixel counts are over the labelled images that could be read. ``class_names``:
+    Cityscapes' 19 training classes, or a folder data set's (then ``label_pixels`` stays None)."""
 
     split: str
     images: int = 0
@@ -48,7 +49,17 @@ class SplitReport:
     class_pixels: list[int] = field(default_factory=lambda: [0] * NUM_CLASSES)
     class_images: list[int] = field(default_factory=lambda: [0] * NUM_CLASSES)  # images showing each class
     ignored_pixels: int = 0
-    label_pixels: list[int] = field(default_factory=lambda: [0] * NUM_LABEL_IDS)  # per label id 0..33
+    label_pixels: list[int] | None = field(default_factory=lambda: [0] * NUM_LABEL_IDS)  # per label id 0..33
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    def count(self, class_ids: np.ndarray) -> None:
+        """Add one labelled image's mask (class indices, 255 = ignore)."""
+        counts = np.bincount(class_ids.ravel(), minlength=256)
+        n = len(self.class_names)
+        self.labelled += 1
+        self.class_pixels = [a + int(b) for a, b in zip(self.class_pixels, counts[:n])]
+        self.class_images = [a + int(b > 0) for a, b in zip(self.class_images, counts[:n])]
+        self.ignored_pixels += int(counts[IGNORE_INDEX])
 
     @property
     def labelled_pixels(self) -> int:
@@ -63,7 +74,7 @@ class SplitReport:
             "sizes": self.sizes,
             "classes": {
                 name: {"pixels": px, "fraction": px / total, "images": n}
-                for name, px, n in zip(CLASS_NAMES, self.class_pixels, self.class_images)
+                for name, px, n in zip(self.class_names, self.class_pixels, self.class_images)
             },
             "ignored_pixels": self.ignored_pixels,
             "ignored_fraction": self.ignored_pixels / total,
@@ -74,6 +85,7 @@ class SplitReport:
 @dataclass
 class CheckReport:
     root: Path
+    classes: dict[str, object] | None = None  # a folder data set's classes (classes.json's document)
     splits: list[SplitReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # things that stop training or evaluation
     notes: list[str] = field(default_factory=list)  # worth knowing, harmless
@@ -85,6 +97,7 @@ class CheckReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "root": str(self.root),
+            **({"classes": self.classes} if self.classes is not None else {}),
             "ok": self.ok,
             "splits": {s.split: s.to_dict() for s in self.splits},
             "problems": self.problems,
@@ -180,12 +193,8 @@ def _check_sample(
     except DataError as exc:
         report.problems.append(str(exc))
         return
-    out.labelled += 1
-    counts = np.bincount(train_ids.ravel(), minlength=256)
-    out.class_pixels = [a + int(b) for a, b in zip(out.class_pixels, counts[:NUM_CLASSES])]
-    out.class_images = [a + int(b > 0) for a, b in zip(out.class_images, counts[:NUM_CLASSES])]
-    out.ignored_pixels += int(counts[IGNORE_INDEX])
-    if label_ids is not None:
+    out.count(train_ids)
+    if label_ids is not None and out.label_pixels is not None:
         ids = np.bincount(label_ids.ravel(), minlength=NUM_LABEL_IDS)
         out.label_pixels = [a + int(b) for a, b in zip(out.label_pixels, ids)]
 

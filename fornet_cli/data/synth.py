@@ -8,6 +8,8 @@
     OUT/gtFine/{split}/{city}/{city}_{seq:06d}_000019_gtFine_color.png         official colours (RGBA)
     OUT/fornet_synth.json                                                      how it was made
 
+or, with ``layout="folder"``, the folder layout of :mod:`.synth_folder` (``OUT/{split}/images|masks/``).
+
 Frame i of a split depends only on (seed, split, i): a larger set starts with the frames of a smaller one.
 The scenes are drawn by :mod:`.scenes`.
 """
@@ -31,6 +33,9 @@ from .cityscapes import COLOR_SUFFIX, IMAGE_DIR, IMAGE_SUFFIX, INSTANCE_SUFFIX, 
 from .io import write_png
 from .labels import LABELS, NUM_LABEL_IDS
 from .scenes import FEATURES, render_scene
+from .synth_folder import SynthClasses, refuse_foreign, synth_classes, write_classes, write_folder_frame
+
+LAYOUTS = ("cityscapes", "folder")
 
 MARKER = "fornet_synth.json"
 CITIES: dict[str, tuple[str, ...]] = {  # invented names, so that nobody mistakes them for real frames
@@ -77,10 +82,16 @@ def frame_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_KEY[split], index]))
 
 
-def write_frame(root: Path, split: str, index: int, size: tuple[int, int], seed: int) -> np.ndarray:
-    """Render and write frame ``index`` of ``split``; returns its pixels per label id."""
+def write_frame(
+    root: Path, split: str, index: int, size: tuple[int, int], seed: int, folder: SynthClasses | None = None
+) -> np.ndarray:
+    """Render and write frame ``index`` of ``split`` (in the folder layout when ``folder`` gives its classes);
+    returns its pixels per label id."""
     scene = render_scene(frame_rng(seed, split, index), size, featured(index))
     city, name = frame_name(split, index)
+    if folder is not None:
+        write_folder_frame(root, split, name, scene.image, scene.label_ids, folder)
+        return np.bincount(scene.label_ids.ravel(), minlength=NUM_LABEL_IDS)[:NUM_LABEL_IDS]
     gt = root / LABEL_DIR / split / city
     # The noisy picture barely compresses: a fast level saves most of the time; the flat label maps compress well.
     write_png(root / IMAGE_DIR / split / city / (name + IMAGE_SUFFIX), scene.image, compress_level=1)
@@ -90,7 +101,7 @@ def write_frame(root: Path, split: str, index: int, size: tuple[int, int], seed:
     return np.bincount(scene.label_ids.ravel(), minlength=NUM_LABEL_IDS)[:NUM_LABEL_IDS]
 
 
-def _write_frame_task(args: tuple[Path, str, int, tuple[int, int], int]) -> np.ndarray:
+def _write_frame_task(args: tuple[Path, str, int, tuple[int, int], int, SynthClasses | None]) -> np.ndarray:
     return write_frame(*args)
 
 
@@ -104,8 +115,13 @@ def generate_dataset(
     overwrite: bool = False,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    layout: str = "cityscapes",
+    classes: str | Path | None = None,
 ) -> SynthResult:
     """Write ``train`` + ``val`` synthetic frames of ``size`` (height, width) under ``out``.
+
+    ``layout="folder"`` writes the folder layout with the classes ``classes`` names (None or ``cityscapes``:
+    the 19 training classes; else a remap file, see :mod:`.synth_folder`).
 
     ``out`` must be empty or new. With ``overwrite`` a set generated before by fornet is replaced (its
     ``leftImg8bit/`` and ``gtFine/`` are removed first); fornet never writes into a Cityscapes-layout folder it
@@ -118,11 +134,20 @@ def generate_dataset(
         raise ConfigError(f"asked for {train} train and {val} val frames; ask for at least one frame.")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, not {workers}.")
-    root = _prepare(Path(out), overwrite)
-    info = {"generator": "fornet data synth", "seed": seed, "size": [h, w], "counts": {"train": train, "val": val}}
+    if layout not in LAYOUTS:
+        raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}.")
+    if classes is not None and layout != "folder":
+        raise ConfigError("classes are chosen for the folder layout only (--layout folder); the Cityscapes layout "
+                          "always writes label ids.")
+    folder = synth_classes(classes) if layout == "folder" else None  # a bad remap fails before any folder is touched
+    root = _prepare(Path(out), overwrite, layout)
+    info = {"generator": "fornet data synth", "seed": seed, "size": [h, w], "counts": {"train": train, "val": val},
+            "layout": layout}
     _write_marker(root, {**info, "complete": False})
+    if folder is not None:
+        write_classes(root, folder)
     start = time.perf_counter()
-    tasks = [(root, split, i, (h, w), seed) for split, n in (("train", train), ("val", val)) for i in range(n)]
+    tasks = [(root, split, i, (h, w), seed, folder) for split, n in (("train", train), ("val", val)) for i in range(n)]
     pixels = np.zeros(NUM_LABEL_IDS, dtype=np.int64)
     if workers == 1 or len(tasks) == 1:
         results = map(_write_frame_task, tasks)
@@ -146,7 +171,7 @@ def _collect(
     return pixels
 
 
-def _prepare(out: Path, overwrite: bool) -> Path:
+def _prepare(out: Path, overwrite: bool, layout: str = "cityscapes") -> Path:
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} is a file; give a folder to write the dataset into.")
     if out.is_dir() and any(out.iterdir()):
@@ -159,10 +184,13 @@ def _prepare(out: Path, overwrite: bool) -> Path:
                 f"{out} holds {IMAGE_DIR}/ or {LABEL_DIR}/ that fornet did not generate (no {MARKER}); fornet will "
                 "not write into it, even with --overwrite. Choose another folder."
             )
+        if not ours and layout == "folder":
+            refuse_foreign(out)
         if ours:
-            for sub in (IMAGE_DIR, LABEL_DIR):
+            for sub in (IMAGE_DIR, LABEL_DIR, "train", "val"):
                 if (out / sub).is_dir():
                     shutil.rmtree(out / sub)
+            (out / "classes.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
