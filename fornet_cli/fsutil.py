@@ -39,6 +39,14 @@ def atomic_path(target: str | os.PathLike, durable: bool = False) -> Iterator[Pa
         raise
 
 
+def user_cache_dir() -> Path:
+    """fornet's cache folder: ``$FORNET_CACHE``, else ``$XDG_CACHE_HOME/fornet``, else ``~/.cache/fornet``."""
+    explicit = os.environ.get("FORNET_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fornet"
+
+
 def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")

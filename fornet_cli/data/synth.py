@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..fsutil import user_cache_dir
 from .cityscapes import COLOR_SUFFIX, IMAGE_DIR, IMAGE_SUFFIX, INSTANCE_SUFFIX, LABEL_DIR, LABEL_SUFFIX
 from .io import write_png
 from .labels import LABELS, NUM_LABEL_IDS
@@ -204,11 +204,8 @@ def _write_marker(root: Path, info: dict[str, object]) -> None:
 def default_synth_root(train: int, val: int, size: tuple[int, int], seed: int) -> Path:
     """Where a generated set with these settings is cached: ``$FORNET_CACHE/synth/...`` (default
     ``$XDG_CACHE_HOME/fornet`` or ``~/.cache/fornet``)."""
-    cache = (
-        os.environ.get("FORNET_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fornet"
-    )
     h, w = size
-    return Path(cache) / "synth" / f"{h}x{w}-train{train}-val{val}-seed{seed}"
+    return user_cache_dir() / "synth" / f"{h}x{w}-train{train}-val{val}-seed{seed}"
 
 
 def ensure_synth_dataset(

@@ -10,7 +10,6 @@ segmentation models), a FoR-Net ``FornetOutput`` or a tuple whose first item is 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -19,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..model.outputs import logits_of
+from .engines import class_argmax
+from .runtime import RUNTIMES, Notify, Runtime, RuntimeInfo
 
 # MMSegmentation's multi-scale test ratios for Cityscapes.
 MS_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -34,6 +34,9 @@ class InferenceConfig:
     scales, flip: test-time augmentation; probabilities of all views are averaged.
     amp: autocast to ``amp_dtype`` on CUDA (ignored on CPU, where it would be slower and less exact).
     batch_size: images per forward pass in whole mode, windows per forward pass in slide mode.
+    runtime: ``torch`` (plain eager PyTorch), ``auto`` (the fastest path for the device, checked against
+        eager on the first input), ``onnxruntime`` or ``compile``; see :mod:`fornet_cli.inference.runtime`.
+        The library default is ``torch``; the commands default to ``auto``.
     """
 
     mode: Literal["whole", "slide"] = "whole"
@@ -44,6 +47,7 @@ class InferenceConfig:
     amp: bool = True
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
     batch_size: int = 1
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if self.mode not in ("whole", "slide"):
@@ -64,6 +68,8 @@ class InferenceConfig:
             raise ConfigError(f"amp_dtype must be 'float16' or 'bfloat16'; got {self.amp_dtype!r}.")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1; got {self.batch_size}.")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"Unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}.")
 
     @property
     def num_views(self) -> int:
@@ -95,27 +101,33 @@ class Predictor:
 
     >>> predictor = Predictor(model, InferenceConfig(mode="slide", flip=True))
     >>> labels = predictor.predict(images)      # B x H x W train ids
+
+    ``notify`` hears one line naming the runtime that runs (and any fallback), once it is known.
     """
 
-    def __init__(self, model: nn.Module, config: InferenceConfig | None = None) -> None:
+    def __init__(self, model: nn.Module, config: InferenceConfig | None = None, notify: Notify | None = None) -> None:
         self.model = model.eval()
         self.config = config or InferenceConfig()
+        amp = getattr(torch, self.config.amp_dtype) if self.config.amp else None
+        self.runtime = Runtime(self.model, self.config.runtime, amp_dtype=amp, notify=notify)
 
     @property
     def device(self) -> torch.device:
         param = next(self.model.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
-    def _autocast(self, device: torch.device) -> Any:
-        if self.config.amp and device.type == "cuda":
-            return torch.autocast("cuda", dtype=getattr(torch, self.config.amp_dtype))
-        return nullcontext()
+    @property
+    def runtime_info(self) -> RuntimeInfo:
+        return self.runtime.info
+
+    def prepare(self) -> Predictor:
+        """Build the runtime now (export, compile) rather than on the first image."""
+        self.runtime.prepare()
+        return self
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (float32) at the size of ``x``."""
-        with self._autocast(x.device):
-            logits = logits_of(self.model(x))
-        logits = logits.float()
+        logits = self.runtime.logits(x)
         if logits.shape[-2:] != x.shape[-2:]:  # models that predict at a stride
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits
@@ -188,7 +200,12 @@ class Predictor:
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """``B x H x W`` int64 class indices (train ids)."""
-        return self.scores(images).argmax(dim=1)
+        return class_argmax(self.scores(images))
+
+    @torch.no_grad()
+    def labels(self, images: torch.Tensor) -> torch.Tensor:
+        """``B x H x W`` class indices as :meth:`predict`, uint8 when there are at most 256 classes."""
+        return class_argmax(self.scores(images), compact=True)
 
     @torch.no_grad()
     def fornet_outputs(self, images: torch.Tensor) -> Any:
@@ -197,10 +214,7 @@ class Predictor:
             raise ConfigError(
                 f"{type(self.model).__name__} is not a FoR-Net model: it has no importance or Top-K masks."
             )
-        images = self._check(images)
-        with self._autocast(images.device):
-            out = self.model.forward_all(images)
-        return type(out)(out.logits.float(), out.importance.float(), out.masks)
+        return self.runtime.outputs(self._check(images))
 
     def _mean_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         total = None
