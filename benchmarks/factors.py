@@ -43,6 +43,7 @@ from fornet_cli.model import get_entry, register_model
 from fornet_cli.training.config import TrainConfig
 
 TV, DIL, LIN = {"backbone": "tv_mobilenet_v3_large"}, {"output_stride": 16, "mid_index": None}, {"decoder": "linear"}
+AUX, AUX_LOSS = {"aux_classifier": True}, {"aux_weight": 0.4, "selector_target": "aux_error", "selector_fit": "rank"}
 # row -> (label, model-config changes or a peer name, loss changes)
 ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     "base": ("fornet_mbv3 as registered", {}, {}),
@@ -57,6 +58,15 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     "tvlin": ("tv + lin (undilated backbone with the neck)", {**TV, **LIN}, {}),
     "epslin": ("eps + lin (timm backbone, eps 1e-3, neck, linear decoder)", {"backbone_bn_eps": 1e-3, **LIN}, {}),
     "lraspp": ("torchvision lraspp_mobilenet_v3_large", "lraspp_mobilenet_v3_large", {}),
+    # Design candidates for the redesigned variant (chosen on --data-seed 7 --seeds 100, reported elsewhere).
+    "d0": ("design: tv + lin", {**TV, **LIN}, {}),
+    "d_aux": ("design: tv + lin, aux classifier, selector on its errors (rank)", {**TV, **LIN, **AUX}, AUX_LOSS),
+    "d_err": ("design: tv + lin, selector on the final errors (rank)", {**TV, **LIN},
+              {"selector_target": "error", "selector_fit": "rank"}),
+    "d_res": ("design: tv + lin, residual branches", {**TV, **LIN, "residual_branches": True}, {}),
+    "d_auxres": ("design: d_aux + residual branches", {**TV, **LIN, **AUX, "residual_branches": True}, AUX_LOSS),
+    "d_dense": ("design: tv + lin, Top-K 1 (dense branches)", {**TV, **LIN, "topk_ratios": (1.0, 1.0, 1.0, 1.0)}, {}),
+    "d_off": ("design: tv + lin, Top-K 0 (branches off)", {**TV, **LIN, "topk_ratios": (0.0, 0.0, 0.0, 0.0)}, {}),
 }
 
 
