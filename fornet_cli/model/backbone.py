@@ -50,9 +50,9 @@ class Backbone(nn.Module):
         if list(indices) != sorted(set(indices)):
             raise ConfigError(f"Backbone {name}: feature indices {indices} must be increasing.")
         if name in TORCHVISION_BACKBONES:
-            if kwargs:
-                raise WeightsError(f"{name} takes no ImageNet weights file in fornet; train it from scratch.")
             self.body = TorchvisionMobileNetV3(output_stride, indices)
+            if pretrained is not None:
+                self.body.load_timm_weights(Path(pretrained))
             self.channels, self.strides = self.body.channels, self.body.strides
             return
         try:
@@ -114,6 +114,35 @@ class TorchvisionMobileNetV3(nn.Module):
         full = {1: (24, 4), 2: (40, 8), 3: (112, 16), 4: (960, min(output_stride, 32))}
         self.channels = [full[i][0] for i in indices]
         self.strides = [full[i][1] if i < 4 or output_stride == 32 else 16 for i in indices]
+
+    def load_timm_weights(self, path: Path) -> None:
+        """Load timm's ``mobilenetv3_large_100`` ImageNet weights (a .safetensors file, timm key names).
+
+        The two implementations hold the same tensors in the same order (checked shape by shape); timm's key
+        order comes from building its model structure (on the meta device), the file's own order is not used.
+        """
+        import timm
+        from safetensors.torch import load_file
+
+        with torch.device("meta"):
+            reference = timm.create_model("mobilenetv3_large_100", features_only=True, out_indices=(4,))
+        timm_keys = [k for k in reference.state_dict() if not k.endswith("num_batches_tracked")]
+        ours = [k for k in self.features.state_dict() if not k.endswith("num_batches_tracked")]
+        try:
+            state = load_file(str(path), device="cpu")
+        except Exception as exc:  # safetensors raises several types on bad files
+            raise WeightsError(f"{path} is not a valid safetensors file ({exc}).") from None
+        missing = [k for k in timm_keys[: len(ours)] if k not in state]
+        if missing:
+            raise WeightsError(
+                f"{path} does not hold timm's mobilenetv3_large_100 weights ({len(missing)} tensors missing, e.g. "
+                f"{missing[0]}). Use the variant's registered ImageNet weights (`fornet weights list`)."
+            )
+        mapped = {mine: state[theirs] for mine, theirs in zip(ours, timm_keys)}
+        wrong = [k for k, v in mapped.items() if v.shape != self.features.state_dict()[k].shape]
+        if wrong:
+            raise WeightsError(f"{path}: tensor {wrong[0]} has another shape than torchvision's MobileNetV3-Large.")
+        self.features.load_state_dict(mapped, strict=False)  # num_batches_tracked counters stay at 0
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
