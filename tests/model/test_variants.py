@@ -143,10 +143,15 @@ def test_backbone_loads_imagenet_weights_from_a_timm_safetensors_file(variant: s
     from fornet_cli.errors import WeightsError
 
     backbone = fornet_cli.model.get_entry(name).config.backbone
-    if not timm.is_model(backbone):  # torchvision's MobileNetV3: fornet trains it from scratch, and says so
-        save_file({"w": torch.zeros(1)}, str(tmp_path / "in1k.safetensors"))
-        with pytest.raises(WeightsError, match="takes no ImageNet weights file"):
-            fornet_cli.create_model(name, pretrained_backbone=tmp_path / "in1k.safetensors")
+    if not timm.is_model(backbone):  # torchvision's MobileNetV3 takes timm's weights (tests/model/test_backbone.py)
+        reference = timm.create_model("mobilenetv3_large_100")
+        save_file(reference.state_dict(), str(tmp_path / "in1k.safetensors"))
+        model = fornet_cli.create_model(name, pretrained_backbone=tmp_path / "in1k.safetensors")
+        first = next(iter(model.backbone.body.state_dict().values()))
+        assert torch.equal(first, reference.conv_stem.weight)
+        save_file({"w": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
+        with pytest.raises(WeightsError, match="does not hold timm's"):
+            fornet_cli.create_model(name, pretrained_backbone=tmp_path / "bad.safetensors")
         return
     reference = timm.create_model(backbone)  # a full classifier, as published on the Hub
     save_file(reference.state_dict(), str(tmp_path / "in1k.safetensors"))
