@@ -1,20 +1,21 @@
 """Fast reading of single-channel label PNGs (labelIds, instanceIds, labelId predictions) as torch tensors.
 
-torchvision's libpng decoder decodes these files a few per cent faster than Pillow (medians of one thread:
-1.03-1.30x on generated 1024 x 2048 files, 0.97-1.06x on the genuine Cityscapes files, 3-11 % of an image's
-decode time, which is the floor of evaluation time; OpenCV's ``imdecode`` was no faster than Pillow and
-expands palettes to colours; benchmarks/png_decode_speed.py, docs/BENCHMARKS.md). Both release the GIL, so
-images decode in parallel threads. Pillow reads what torchvision must not or cannot: damaged files (see
-``_chunks_intact``), 1, 2 and 4-bit files (torchvision 0.29 returns the packed bytes of a low-bit palette
-PNG, not its indices), anything libpng refuses, and every file once a torchvision without ``decode_png``
-is installed (0.29 deprecated it in favour of TorchCodec). Palette ("P") PNGs give their palette indices,
-as ``np.array(PIL.Image.open(...))`` does in the official evaluator.
+Three decoders, fastest first, each only for the files it reads exactly as Pillow does (docs/BENCHMARKS.md,
+"PNG decoding and encoding"; benchmarks/png_decode_speed.py):
 
-The deprecation warning of ``decode_png`` is left alone: Python shows DeprecationWarnings of library code
-only when asked to (``-W``, ``-X dev``, pytest), and a ``warnings.catch_warnings()`` block around the call
-is not thread-safe before Python 3.14: on the evaluation's worker threads it left a filter behind.
+1. imagecodecs' libpng (``fornet_cli/data/png.py``) for 8 and 16-bit grey files: 1.4x Pillow on labelIds,
+   1.1-1.2x on instanceIds, and 2.5x on the predictions ``fornet predict`` writes (Up filter).
+2. torchvision's ``decode_png`` for palette ("P") files, which imagecodecs expands to colours: 1.03-1.3x.
+3. Pillow for everything else: damaged files (both libpng paths crash or misread on some; a CRC check sends
+   them here, where Pillow explains the problem), 1, 2 and 4-bit files (torchvision 0.29 returns the packed
+   bytes of a low-bit palette PNG, not its indices), anything libpng refuses, and every file when neither
+   optional decoder is installed. Palette PNGs give their palette indices, as ``np.array(PIL.Image.open(...))``
+   does in the official evaluator.
 
-(Local helper of the evaluation engine; it can merge with ``fornet_cli/data/io.py`` later.)
+All of them release the GIL, so images decode in parallel threads. The deprecation warning of torchvision's
+``decode_png`` is left alone: Python shows DeprecationWarnings of library code only when asked to (``-W``,
+``-X dev``, pytest), and a ``warnings.catch_warnings()`` block around the call is not thread-safe before
+Python 3.14: on the evaluation's worker threads it left a filter behind.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from . import png
 
 try:
     from torchvision.io import ImageReadMode, decode_png
@@ -50,6 +52,9 @@ def read_label_png(path: str | Path, what: str = "label image") -> torch.Tensor:
         raise DataError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from None
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise DataError(f"The {what} {path} is not a PNG file. Label images must be lossless single-channel PNGs.")
+    fast = png.decode(data)
+    if fast is not None and fast.ndim == 2:  # colour files go on to the channel check below
+        return torch.from_numpy(fast)
     image = None
     if decode_png is not None and _libpng_reads(data) and _chunks_intact(data):
         try:

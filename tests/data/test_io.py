@@ -174,7 +174,8 @@ def test_write_png_refuses_arrays_that_are_not_images(tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())
 
 
-def test_write_png_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("writer", ["imagecodecs", "pillow"])
+def test_write_png_is_atomic(writer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_png(tmp_path / "x.png", RGB)
     before = path.read_bytes()
 
@@ -185,7 +186,17 @@ def test_write_png_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             fp.write(b"\x89PNG partial")  # type: ignore[attr-defined]
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", failing_save)
+    def failing_write_bytes(self: Path, data: bytes) -> int:
+        with open(self, "wb") as fh:
+            fh.write(data[:10])
+        raise OSError(28, "No space left on device")
+
+    if writer == "pillow":
+        monkeypatch.setattr("fornet_cli.data.png.imagecodecs", None)  # as without the optional package
+        monkeypatch.setattr(Image.Image, "save", failing_save)
+    else:
+        pytest.importorskip("imagecodecs")
+        monkeypatch.setattr(Path, "write_bytes", failing_write_bytes)
     with pytest.raises(OSError, match="No space"):
         write_png(path, RGB[::-1])
     assert path.read_bytes() == before  # the old file is untouched
