@@ -18,7 +18,7 @@ from .params import parse_ratios, parse_size
 # TrainConfig fields ("loss.<name>": LossConfig fields) that only a --config file sets; every other field has
 # an option below, and tests/cli/test_train_cli.py checks that each one reaches the resolved config.
 CONFIG_FILE_ONLY = frozenset({
-    "num_classes",  # fixed by the label set: Cityscapes' 19 train ids, which the synthetic set uses too
+    "num_classes",  # fixed by the label set: Cityscapes' 19 train ids (the synthetic set too), or the classes file
     "warmup_start",  # the shape of the schedule (warm-up start factor, poly exponent): the usual values, ...
     "poly_power",  # ... tuned with --lr, --warmup and --iters instead
     "loss.ce_weight",  # the anchor term: --dice-weight and --selector-weight are relative to it
@@ -60,8 +60,9 @@ def config_from_options(recipe_name: str | None, config_file: Path | None, optio
 def train(
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Settings from a YAML, TOML or JSON file (e.g. a run's config.json). Precedence: recipe < file < options.")] = None,
     recipe_name: Annotated[str | None, typer.Option("--recipe", help=f"Start from a recipe: {', '.join(RECIPES)} (default: the --config file's recipe, else {DEFAULT_RECIPE}).")] = None,
-    data: Annotated[str | None, typer.Option(help="cityscapes or synth (a generated street-scene set).")] = None,
-    root: Annotated[Path | None, typer.Option(help="Dataset folder in Cityscapes layout (default: $CITYSCAPES_DATASET for cityscapes, a generated set for synth).")] = None,
+    data: Annotated[str | None, typer.Option(help="cityscapes, synth (a generated street-scene set) or folder (your own: ROOT/{train,val}/images|masks/ + classes.json).")] = None,
+    root: Annotated[Path | None, typer.Option(help="Dataset folder (default: $CITYSCAPES_DATASET for cityscapes, a generated set for synth; needed for folder).")] = None,
+    classes: Annotated[str | None, typer.Option(help="--data folder: a classes file (JSON/YAML) or 'cityscapes' (default: ROOT/classes.json or classes.yaml).")] = None,
     synth_train: Annotated[int | None, typer.Option(min=1, help="Generated training images (--data synth without --root).")] = None,
     synth_val: Annotated[int | None, typer.Option(min=1, help="Generated validation images (--data synth without --root).")] = None,
     synth_size: Annotated[str | None, typer.Option(help="Generated image size HxW (--data synth without --root).")] = None,
@@ -108,7 +109,7 @@ def train(
 ) -> None:
     """Train a FoR-Net variant (single process, or many GPUs with torchrun)."""
     config = config_from_options(recipe_name, config_file, {
-        "data": data, "root": None if root is None else str(root), "synth_train": synth_train, "synth_val": synth_val,
+        "data": data, "root": None if root is None else str(root), "classes": classes, "synth_train": synth_train, "synth_val": synth_val,
         "synth_size": _size(synth_size, "--synth-size"), "val_split": val_split, "val_max_images": val_max_images,
         "model": model, "crop": _size(crop, "--crop"), "scale_range": _scale_range(scale_range), "batch": batch,
         "iters": iters, "lr": lr, "head_lr_mult": head_lr_mult, "optimizer": optimizer, "momentum": momentum,

@@ -3,7 +3,7 @@ torchvision peer trained the same way for comparisons; moved to its device, memo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -17,6 +17,9 @@ from ..weights.backbone import backbone_init
 from ..weights.format import ModelMeta, meta_for
 from .config import TrainConfig
 
+if TYPE_CHECKING:
+    from ..data.classes import ClassSet
+
 # What a checkpoint's metadata records of the recipe (the model card shows it).
 _SUMMARY_KEYS = ("recipe", "data", "crop", "scale_range", "batch", "iters", "optimizer", "lr", "head_lr_mult",
                  "weight_decay", "warmup_iters", "poly_power", "pretrained", "seed")
@@ -28,14 +31,20 @@ def is_peer(config: TrainConfig) -> bool:
 
 
 def build_model(
-    config: TrainConfig, mean: tuple[float, ...], std: tuple[float, ...], *, pretrained: bool
+    config: TrainConfig, mean: tuple[float, ...], std: tuple[float, ...], *, pretrained: bool,
+    classes: ClassSet | None = None,
 ) -> tuple[nn.Module, ModelMeta | None]:
-    """The model and, for FoR-Net variants, the metadata saved with its checkpoints (peers: None).
+    """The model and, for FoR-Net variants, the metadata saved with its checkpoints (peers: None): the class
+    names and colours of ``classes`` (default: Cityscapes' 19 training classes).
 
     ``pretrained=False`` skips the ImageNet initialisation (a resumed run loads its own weights).
     """
-    from ..data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
+    from ..data.classes import cityscapes_classes
 
+    classes = classes or cityscapes_classes()
+    if classes.num_classes != config.num_classes:
+        raise ConfigError(f"The config asks for {config.num_classes} classes but {classes.source} lists "
+                          f"{classes.num_classes}; the number of classes follows the classes file.")
     if is_peer(config):
         if config.pretrained or config.topk_ratios is not None:
             raise ConfigError(f"{config.model} is a torchvision peer: it trains from scratch and has no Top-K ratios.")
@@ -50,11 +59,8 @@ def build_model(
         return model, None  # not a FoR-Net checkpoint: --weights cannot load it
     backbone = backbone_init(config.pretrained, config.model) if pretrained else None
     model = create_model(config.model, config.num_classes, pretrained_backbone=backbone, topk_ratios=config.topk_ratios)
-    cityscapes = config.num_classes == len(CLASS_NAMES)
-    class_names = list(CLASS_NAMES) if cityscapes else [f"class_{i}" for i in range(config.num_classes)]
-    palette = TRAIN_ID_TO_COLOR[: config.num_classes].tolist() if cityscapes else None
     summary = {k: getattr(config, k) for k in _SUMMARY_KEYS}
-    return model, meta_for(model, class_names, palette, mean, std, extra={"training": summary})
+    return model, meta_for(model, classes.names, classes.palette, mean, std, extra={"training": summary})
 
 
 class ForwardAll(nn.Module):

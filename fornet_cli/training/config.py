@@ -15,7 +15,7 @@ from ..errors import ConfigError, close_matches
 from .losses import LossConfig
 
 # Written next to the fields in a run folder's config.json (see run_dir.write_config); read and ignored.
-RUN_METADATA_KEYS = frozenset({"fornet_version", "world_size"})
+RUN_METADATA_KEYS = frozenset({"fornet_version", "world_size", "class_names", "palette"})
 DEFAULT_RECIPE = "cpu-quick"
 
 
@@ -24,12 +24,13 @@ class TrainConfig:
     """Everything a training run depends on. The run directory keeps it as ``config.json``."""
 
     model: str = "fornet_mbv3"
-    num_classes: int = 19
+    num_classes: int = 19  # data folder: the classes file's count (set when the run starts)
     topk_ratios: tuple[float, ...] | None = None  # None: the variant's own
     pretrained: bool | str = False  # True: the variant's registered ImageNet weights; or a name / .safetensors
     # data
-    data: Literal["cityscapes", "synth"] = "synth"
-    root: str | None = None  # cityscapes: $CITYSCAPES_DATASET when None; synth: generated on first use
+    data: Literal["cityscapes", "synth", "folder"] = "synth"
+    root: str | None = None  # cityscapes: $CITYSCAPES_DATASET when None; synth: generated on first use; folder: needed
+    classes: str | None = None  # folder: a classes file or "cityscapes"; None: ROOT/classes.json (or .yaml)
     synth_train: int = 100  # generated set size when data == "synth" and root is None
     synth_val: int = 20
     synth_size: tuple[int, int] = (256, 512)
@@ -73,8 +74,14 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be adamw or sgd, not {self.optimizer!r}.")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ConfigError(f"amp must be auto, off, bf16 or fp16, not {self.amp!r}.")
-        if self.data not in ("cityscapes", "synth"):
-            raise ConfigError(f"data must be cityscapes or synth, not {self.data!r}.")
+        if self.data not in ("cityscapes", "synth", "folder"):
+            raise ConfigError(f"data must be cityscapes, synth or folder, not {self.data!r}.")
+        if self.data == "folder" and not self.root:
+            raise ConfigError("--data folder needs --root DIR: the folder holding classes.json, train/images/, "
+                              "train/masks/, val/images/ and val/masks/.")
+        if self.classes is not None and self.data != "folder":
+            raise ConfigError(f"--classes names a folder data set's classes (--data folder); --data {self.data} uses "
+                              "Cityscapes' 19 training classes.")
         if min(self.crop) < 16:
             raise ConfigError(f"crop {self.crop} is too small; use at least 16 x 16 pixels.")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:

@@ -8,7 +8,8 @@ uninterrupted run would have seen, and loader processes change nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -16,6 +17,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .. import distributed as dist
 from ..errors import FornetError, from_loader_worker
 from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from ..data.classes import ClassSet
 
 
 class EpochSampler(Sampler):
@@ -77,9 +81,28 @@ class ValSamples(Dataset):
         return self.transform(self.dataset[index])
 
 
-def open_datasets(config: TrainConfig, is_main: bool) -> tuple[Dataset, Dataset]:
-    from ..data.cityscapes import CityscapesDataset
+def label_set(config: TrainConfig) -> ClassSet:
+    """The run's classes: a folder data set's classes file, else Cityscapes' 19 training classes."""
+    from ..data.classes import cityscapes_classes, resolve_classes
+    from ..data.folder import check_root
 
+    if config.data != "folder":
+        return cityscapes_classes()
+    return resolve_classes(config.classes, check_root(config.root))
+
+
+def with_label_set(config: TrainConfig) -> tuple[TrainConfig, ClassSet]:
+    """The config with as many classes as its label set has (a folder data set's count comes from its file)."""
+    classes = label_set(config)
+    return replace(config, num_classes=classes.num_classes), classes
+
+
+def open_datasets(config: TrainConfig, is_main: bool, classes: ClassSet) -> tuple[Dataset, Dataset]:
+    from ..data.cityscapes import CityscapesDataset
+    from ..data.folder import FolderDataset
+
+    if config.data == "folder":
+        return FolderDataset(config.root, "train", classes), FolderDataset(config.root, config.val_split, classes)
     root = _data_root(config, is_main)
     train = CityscapesDataset(root, "train")
     val = CityscapesDataset(root, config.val_split)

@@ -29,7 +29,8 @@ from ..model import get_entry
 from ..weights.checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, save_checkpoint
 from .build import build_model, is_peer, place
 from .config import TrainConfig
-from .data import EpochSampler, SeededSamples, ValSamples, batches, open_datasets
+from .curve import RunCurve
+from .data import EpochSampler, SeededSamples, ValSamples, batches, label_set, open_datasets, with_label_set
 from .losses import FornetLoss, LossTerms
 from .optim import amp_dtype, build_optimizer, lr_factor
 from .run_dir import BEST_METRICS_NAME, LOG_NAME, JsonLog, prepare_run_dir, write_config
@@ -71,6 +72,8 @@ def train(
     try:
         if not is_peer(config):
             get_entry(config.model)  # an unknown model name fails before any folder is touched
+        if not resume:
+            config, _ = with_label_set(config)  # so does a bad classes file; the count follows the file
         run = prepare_run_dir(out, config, resume=resume, force=force) if info.is_main else Path(out)
         dist.barrier()
         state = resume_state(run / CHECKPOINT_DIR / LAST) if resume else None
@@ -78,7 +81,7 @@ def train(
             config = _saved_config(run, config, state, emit)
         trainer = Trainer(config, run, info, emit, state)
         if info.is_main and not resume:
-            write_config(run, config, info.world_size)
+            write_config(run, config, info.world_size, trainer.classes)
         end = config.iters if stop_at is None else min(config.iters, stop_at)
         trainer.fit(end)
         return trainer.result()
@@ -93,6 +96,15 @@ def _saved_config(run: Path, config: TrainConfig, state: dict[str, Any], emit: C
         changed = sorted(k for k, v in saved.to_dict().items() if config.to_dict().get(k) != v)
         emit({"type": "note", "message": f"resuming with the run's saved config (ignoring changes to {', '.join(changed)})"})
     return saved
+
+
+def _check_resumed_classes(state: dict[str, Any], last: Path, classes: Any) -> None:
+    """A resumed run must still see the classes it was started with (a classes file edited since is refused)."""
+    from ..data.classes import check_model_classes
+
+    meta = state.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("class_names"), list):
+        check_model_classes(meta["class_names"], str(last), classes)
 
 
 def _seed(config: TrainConfig) -> None:
@@ -142,14 +154,16 @@ class Trainer:
         self.config, self.run, self.info, self.emit = config, run, info, emit
         _seed(config)
         settings = TransformSettings(crop_size=config.crop, scale_range=config.scale_range)
-        train_set, val_set = open_datasets(config, info.is_main)
+        self.classes = label_set(config)
+        train_set, val_set = open_datasets(config, info.is_main, self.classes)
         self.sampler = EpochSampler(len(train_set), config.batch, info.world_size, info.rank, config.seed)
         if self.sampler.steps_per_epoch == 0:
             raise DataError(
                 f"The training split has {len(train_set)} images, fewer than one batch "
                 f"({config.batch} x {info.world_size} processes). Lower --batch or add images."
             )
-        model, self.meta = build_model(config, settings.mean, settings.std, pretrained=state is None)
+        model, self.meta = build_model(config, settings.mean, settings.std, pretrained=state is None,
+                                       classes=self.classes)
         self.model, self.step_model, self.channels_last = place(model, config, info)
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, config))
@@ -161,10 +175,12 @@ class Trainer:
         self.iteration, self.best, self.history = 0, None, []
         last = run / CHECKPOINT_DIR / LAST
         if state is not None:
+            _check_resumed_classes(state, last, self.classes)
             self.iteration, self.best, self.history = resume_part(
                 last, "training state", lambda: restore(state, self.model, self.optimizer, self.scheduler, self.scaler)
             )
         self.log = JsonLog(run / LOG_NAME, self.iteration if state is not None else None) if info.is_main else None
+        self.curve = RunCurve(run, run / LOG_NAME, config.model, config.iters) if info.is_main else None
 
     # ---------------------------------------------------------------------------------------------- one step
 
@@ -223,18 +239,22 @@ class Trainer:
                 path = self.save(LAST)
                 self.emit({"type": "checkpoint", "iter": it, "path": str(path)})
         dist.broadcast_buffers(self.model)  # the returned model equals the saved one on every rank
+        if self.curve is not None:
+            self.curve.write(self.iteration, self.best, running=False)
         dist.barrier()
         self.emit({"type": "end", "iter": self.iteration, "best_miou": self.best, "run_dir": str(self.run)})
 
     def _log_step(self, entry: dict[str, Any]) -> None:
         if self.log is not None:
             self.log.write(entry)
+        if self.curve is not None:
+            self.curve.add(entry, self.iteration, self.best)
         self.emit({"type": "step", **entry, "iters": self.config.iters})
 
     def validate(self) -> dict[str, Any]:
         """Score the model on the validation split; a new best is saved as ``best.pt``."""
         dist.broadcast_buffers(self.model)  # every rank validates with rank 0's BatchNorm statistics
-        scores = validate(self.model, self.val_data, self.info.device, self.info)
+        scores = validate(self.model, self.val_data, self.info.device, self.info, self.classes.names)
         self.step_model.train()
         it, miou = self.iteration, scores["miou"]
         self.history.append({"iter": it, **scores})
@@ -247,6 +267,8 @@ class Trainer:
                 if self.info.is_main:
                     text = json.dumps({"iter": it, **scores}, indent=2) + "\n"
                     atomic_write_text(self.run / BEST_METRICS_NAME, text)
+        if self.curve is not None:
+            self.curve.add({"iter": it, "val": scores}, it, self.best)
         self.emit({"type": "val", "iter": it, "best": self.best, **scores})
         return scores
 

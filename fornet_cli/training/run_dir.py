@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import ConfigError
 from ..fsutil import atomic_write_text
 from ..weights.checkpoint import BEST, CHECKPOINT_DIR, LAST
 from .config import TrainConfig
+from .curve import CURVE_NAME, REPORT_NAME
+
+if TYPE_CHECKING:
+    from ..data.classes import ClassSet
 
 CONFIG_NAME = "config.json"
 LOG_NAME = "log.jsonl"
@@ -41,7 +45,8 @@ def prepare_run_dir(out: str | os.PathLike, config: TrainConfig, *, resume: bool
     for leftover in (run / CHECKPOINT_DIR).glob(".*.tmp"):  # from a writer that was killed mid-write
         leftover.unlink(missing_ok=True)
     if force and not resume:
-        for stale in (run / CHECKPOINT_DIR / LAST, run / CHECKPOINT_DIR / BEST, run / LOG_NAME, run / BEST_METRICS_NAME):
+        for stale in (run / CHECKPOINT_DIR / LAST, run / CHECKPOINT_DIR / BEST, run / LOG_NAME, run / BEST_METRICS_NAME,
+                      run / CURVE_NAME, run / REPORT_NAME):
             stale.unlink(missing_ok=True)
     return run
 
@@ -69,7 +74,10 @@ def _log_iter(line: str) -> float:
         return float("inf")
 
 
-def write_config(run: Path, config: TrainConfig, world_size: int) -> None:
-    """The resolved config as ``config.json`` (with the fornet version and the number of processes)."""
-    document = {"fornet_version": __version__, "world_size": world_size, **config.to_dict()}
+def write_config(run: Path, config: TrainConfig, world_size: int, classes: ClassSet | None = None) -> None:
+    """The resolved config as ``config.json`` (with the fornet version, the number of processes and the
+    class names and colours the run learns)."""
+    document: dict[str, Any] = {"fornet_version": __version__, "world_size": world_size, **config.to_dict()}
+    if classes is not None:
+        document["class_names"], document["palette"] = list(classes.names), classes.palette
     atomic_write_text(run / CONFIG_NAME, json.dumps(document, indent=2) + "\n")

@@ -86,6 +86,7 @@ def _option_cases(flags: Path) -> list[tuple[list[str], list[str], str, Any]]:
         (["--recipe", "paper"], [], "recipe", "paper"),
         (["--data", "cityscapes"], [], "data", "cityscapes"),
         (["--root", "/data/cs"], [], "root", "/data/cs"),
+        (["--classes", "mine.json"], ["--data", "folder", "--root", "/data/mine"], "classes", "mine.json"),
         (["--synth-train", "7"], [], "synth_train", 7),
         (["--synth-val", "3"], [], "synth_val", 3),
         (["--synth-size", "64x128"], [], "synth_size", [64, 128]),
