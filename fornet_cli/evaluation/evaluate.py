@@ -7,12 +7,10 @@ Both stream image by image into :class:`SegmentationMetrics` (the official score
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,14 +22,13 @@ from ..data.prediction_files import EvalPair, find_ground_truth, match_predictio
 from ..devices import default_workers, torch_threads
 from ..errors import DataError, FornetError, from_loader_worker
 from ..inference.predictor import InferenceConfig, Predictor
+from ..pipeline import ordered_map
 from .counting import ImageStatistics, N, evaluated_mask, image_statistics, widen
 from .hard_regions import HardRegionConfig, HardRegionMetrics, HardRegionScores
 from .metrics import SegmentationMetrics, SegmentationScores
 from .space import CITYSCAPES_SPACE, LabelSpace
 
 Progress = Callable[[int, int], None]  # (images done, images in total; 0 when the total is unknown)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 
@@ -118,30 +115,6 @@ def _count_pair(pair: EvalPair, hard: HardRegionMetrics | None) -> _Counted:
     return _Counted(stats, hist, (int(gt.shape[0]), int(gt.shape[1])))
 
 
-def _ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
-    """``map`` over a thread pool, in order, with a bounded number of items in flight (bounded memory)."""
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="fornet-eval")
-    pending: deque[Future] = deque()
-    try:
-        it = iter(items)
-        for item in it:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            result = pending.popleft().result()
-            nxt = next(it, _END)
-            if nxt is not _END:
-                pending.append(pool.submit(fn, nxt))
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-_END = object()
 
 
 def evaluate_predictions(
@@ -169,7 +142,7 @@ def evaluate_predictions(
     hard_metrics = HardRegionMetrics(hard) if hard is not None else None
     workers = default_workers() if workers is None else max(1, workers)
     with torch_threads(1):
-        for i, counted in enumerate(_ordered_map(lambda p: _count_pair(p, hard_metrics), pairs, workers)):
+        for i, counted in enumerate(ordered_map(lambda p: _count_pair(p, hard_metrics), pairs, workers if workers > 1 else 0, name="fornet-eval")):
             metrics.add(counted.stats)
             if hard_metrics is not None and counted.histogram is not None:
                 hard_metrics.add(counted.histogram, counted.size)

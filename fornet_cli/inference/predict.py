@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,10 @@ import torch
 
 from ..data.io import find_images, image_size, output_names, read_image, write_png
 from ..data.labels import TRAIN_ID_TO_ID
-from ..data.normalize import normalize
+from ..data.normalize import Normalizer
 from ..errors import ConfigError, DataError, OutputError
 from ..fsutil import check_output_folder, write_failure
+from ..pipeline import ordered_map
 from ..weights.format import ModelMeta
 from .predictor import Predictor
 
@@ -40,6 +44,8 @@ class PredictConfig:
     allow_input_tree: bool = False  # write outputs inside an input folder
     overlay_alpha: float = 0.5
     max_whole_pixels: int | None = MAX_WHOLE_PIXELS  # larger images need --mode slide; None: no limit
+    readers: int = 2  # threads decoding the next images while the model runs (0: in the calling thread)
+    writers: int = 1  # threads encoding and writing masks
 
     def __post_init__(self) -> None:
         bad = [f for f in self.formats if f not in FORMATS]
@@ -47,6 +53,8 @@ class PredictConfig:
             raise ConfigError(f"Unknown output format(s) {bad or '(none)'}; choose from {', '.join(FORMATS)}.")
         if not 0.0 <= self.overlay_alpha <= 1.0:
             raise ConfigError("overlay_alpha must be between 0 and 1.")
+        if self.readers < 0 or self.writers < 1:
+            raise ConfigError("readers must be at least 0 and writers at least 1.")
 
 
 @dataclass
@@ -56,6 +64,7 @@ class PredictSummary:
     skipped_existing: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    runtime: dict[str, Any] | None = None  # what ran the model (Predictor.runtime_info)
 
     @property
     def images_per_second(self) -> float:
@@ -69,6 +78,7 @@ class PredictSummary:
             "failed": [{"path": p, "error": e} for p, e in self.failed],
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 3),
+            "runtime": self.runtime,
         }
 
 
@@ -124,6 +134,28 @@ def _too_large(path: Path, predictor: object, limit: int | None) -> str | None:
     )
 
 
+@dataclass
+class _Item:
+    """One input on its way through the pipeline: read (or skipped, or failed), predicted, written."""
+
+    index: int
+    path: Path
+    targets: dict[str, Path]
+    status: str = "todo"  # todo | skipped | failed
+    error: str = ""
+    image: np.ndarray | None = None  # uint8 H x W x 3, kept only for the overlay format
+    x: np.ndarray | None = None  # normalised 3 x H x W float32
+    labels: np.ndarray | None = None  # H x W class indices
+
+
+def shard(items: Sequence[Any], rank: int, world: int) -> list[Any]:
+    """Rank ``rank``'s share of ``items`` out of ``world`` (every ``world``-th, from ``rank``): the shares are
+    disjoint and together hold every item once."""
+    if not 0 <= rank < world:
+        raise ConfigError(f"rank {rank} is not in 0..{world - 1}.")
+    return list(items[rank::world])
+
+
 def predict_images(
     predictor: Predictor | Callable[[torch.Tensor], torch.Tensor],
     meta: ModelMeta,
@@ -132,11 +164,18 @@ def predict_images(
     config: PredictConfig = PredictConfig(),
     *,
     on_image: Callable[[int, int, Path, str], None] | None = None,
+    ranks: tuple[int, int] = (0, 1),
 ) -> PredictSummary:
     """Predict every image in ``inputs`` and write the requested formats under ``out``.
 
-    ``predictor`` maps a normalised ``1 x 3 x H x W`` tensor to ``1 x H x W`` class indices (a
-    :class:`Predictor`, or an ONNX session wrapper). ``on_image(done, total, path, status)`` reports progress.
+    ``predictor`` maps a normalised ``B x 3 x H x W`` tensor to ``B x H x W`` class indices (a
+    :class:`Predictor`, or any callable). ``on_image(done, total, path, status)`` reports progress.
+    ``ranks = (rank, world)`` predicts only this process's share (:func:`shard`) of the images, e.g. under
+    ``torchrun``; the checks of the whole input (name clashes, the output folder) run on every rank alike.
+
+    Reading and decoding run ahead on ``config.readers`` threads and writing behind on ``config.writers``
+    threads while the model runs; consecutive images of one size go through the model ``batch_size`` at a
+    time (the Predictor's). At most a few images are in memory at once, however many are given.
     """
     if "labelid" in config.formats and meta.num_classes != 19:
         raise ConfigError(
@@ -146,44 +185,105 @@ def predict_images(
     pairs = find_images(inputs)
     _check_out(out, pairs, inputs, config.allow_input_tree)
     input_files = {f.resolve() for f, _ in pairs}
-    predict = predictor.predict if isinstance(predictor, Predictor) else predictor
-    summary = PredictSummary(images=len(pairs))
+    mine = shard(list(enumerate(pairs)), *ranks)
+    summary = PredictSummary(images=len(mine))
+    normalizer = Normalizer(meta.mean, meta.std)
+    batch = predictor.config.batch_size if isinstance(predictor, Predictor) else 1
+    label = predictor.labels if isinstance(predictor, Predictor) else predictor
+    done = 0
+
+    def report(item: _Item, status: str) -> None:
+        nonlocal done
+        done += 1
+        _report(on_image, done - 1, len(mine), item.path, status)
+
+    def read(job: tuple[int, tuple[Path, Path]]) -> _Item:
+        return _read(job, out, config, input_files, predictor, normalizer)
+
     t0 = time.perf_counter()
-    for i, (path, rel) in enumerate(pairs):
-        targets = output_paths(out, rel, config.formats)
-        clash = [t for t in targets.values() if t.resolve() in input_files]
-        if clash:
-            summary.failed.append((str(path), f"output {clash[0]} would overwrite an input file"))
-            _report(on_image, i, len(pairs), path, "failed")
-            continue
-        todo = {fmt: t for fmt, t in targets.items() if config.overwrite or not t.exists()}
-        if not todo:
-            summary.skipped_existing += 1
-            _report(on_image, i, len(pairs), path, "skipped")
-            continue
-        try:
-            reason = _too_large(path, predictor, config.max_whole_pixels)
-            if reason is not None:
-                raise DataError(reason)
-            image = read_image(path)
-        except DataError as exc:
-            summary.failed.append((str(path), str(exc)))
-            _report(on_image, i, len(pairs), path, "failed")
-            continue
-        train_ids = predict(normalize(image, meta.mean, meta.std))[0].to("cpu", torch.uint8).numpy()
-        for fmt, target in todo.items():
-            try:
-                write_png(target, encode(fmt, train_ids, image, meta, config.overlay_alpha))
-            except OSError as exc:  # full disk, permissions: stop, since every later image would fail the same way
-                raise OutputError(
-                    f"Could not write {target} ({write_failure(target, exc)}). No partial file was left, and the "
-                    f"{summary.written} images before it are complete. Free some space (or fix the folder's "
-                    "permissions) and run the same command again: images whose outputs exist are skipped."
-                ) from None
-        summary.written += 1
-        _report(on_image, i, len(pairs), path, "written")
+    with ThreadPoolExecutor(config.writers, thread_name_prefix="fornet-write") as writer:
+        writing: deque[tuple[_Item, Future]] = deque()
+        group: list[_Item] = []
+        items = ordered_map(read, mine, config.readers, ahead=config.readers + 2 * batch, name="fornet-read")
+        with closing(items):  # stops the readers if the model or a write fails
+            for item in items:
+                if item.status != "todo":
+                    summary.skipped_existing += item.status == "skipped"
+                    if item.status == "failed":
+                        summary.failed.append((str(item.path), item.error))
+                    report(item, item.status)
+                    continue
+                if group and (len(group) >= batch or group[0].x.shape != item.x.shape):  # type: ignore[union-attr]
+                    _infer(group, label, writer, writing, meta, config)
+                    group = []
+                    _collect(writing, summary, report, block=False)
+                group.append(item)
+            if group:
+                _infer(group, label, writer, writing, meta, config)
+        _collect(writing, summary, report, block=True)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _read(job: tuple[int, tuple[Path, Path]], out: Path, config: PredictConfig, input_files: set[Path],
+          predictor: object, normalizer: Normalizer) -> _Item:
+    """Plan, decode and normalise one input (on a reader thread)."""
+    index, (path, rel) = job
+    targets = output_paths(out, rel, config.formats)
+    item = _Item(index, path, targets)
+    clash = [t for t in targets.values() if t.resolve() in input_files]
+    if clash:
+        item.status, item.error = "failed", f"output {clash[0]} would overwrite an input file"
+        return item
+    item.targets = {fmt: t for fmt, t in targets.items() if config.overwrite or not t.exists()}
+    if not item.targets:
+        item.status = "skipped"
+        return item
+    try:
+        reason = _too_large(path, predictor, config.max_whole_pixels)
+        if reason is not None:
+            raise DataError(reason)
+        image = read_image(path)
+    except DataError as exc:
+        item.status, item.error = "failed", str(exc)
+        return item
+    item.x = normalizer(image)
+    item.image = image if "overlay" in item.targets else None
+    return item
+
+
+def _infer(group: list[_Item], label: Callable[[torch.Tensor], torch.Tensor], writer: ThreadPoolExecutor,
+           writing: deque, meta: ModelMeta, config: PredictConfig) -> None:
+    """Run the model on a group of same-size images and hand each result to the writers."""
+    x = torch.from_numpy(np.stack([item.x for item in group])) if len(group) > 1 else torch.from_numpy(group[0].x)[None]  # type: ignore[misc]
+    labels = label(x).to("cpu").numpy()
+    for item, mask in zip(group, labels):
+        item.x, item.labels = None, mask  # the float image is no longer needed
+        writing.append((item, writer.submit(_write, item, meta, config)))
+
+
+def _write(item: _Item, meta: ModelMeta, config: PredictConfig) -> None:
+    assert item.labels is not None
+    for fmt, target in item.targets.items():
+        write_png(target, encode(fmt, item.labels, item.image, meta, config.overlay_alpha))  # type: ignore[arg-type]
+    item.labels = item.image = None
+
+
+def _collect(writing: deque, summary: PredictSummary, report: Callable[[_Item, str], None], block: bool) -> None:
+    """Count the finished writes in order (all of them with ``block``); a failed write stops the run."""
+    while writing and (block or writing[0][1].done()):
+        item, future = writing.popleft()
+        try:
+            future.result()
+        except OSError as exc:  # full disk, permissions: stop, since every later image would fail the same way
+            target = next(iter(item.targets.values()))
+            raise OutputError(
+                f"Could not write {target} ({write_failure(target, exc)}). No partial file was left, and the "
+                f"{summary.written} images before it are complete. Free some space (or fix the folder's "
+                "permissions) and run the same command again: images whose outputs exist are skipped."
+            ) from None
+        summary.written += 1
+        report(item, "written")
 
 
 def _report(cb: Callable[[int, int, Path, str], None] | None, i: int, n: int, path: Path, status: str) -> None:

@@ -1,0 +1,45 @@
+"""Overlapping work on threads with bounded memory: an ordered ``map`` over a thread pool.
+
+Decoding (libpng, Pillow), NumPy, torch and onnxruntime release the GIL, so reading the next images on
+worker threads overlaps with the model running on the current one. At most ``ahead`` items are in flight,
+so a folder of 10,000 images never holds more than that many decoded images.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+_END = object()
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: int | None = None,
+                name: str = "fornet") -> Iterator[R]:
+    """``map(fn, items)`` computed on ``workers`` threads, yielded in order, with at most ``ahead`` (default
+    ``2 * workers``) results pending. ``workers <= 0`` runs ``fn`` in the caller's thread. An exception of
+    ``fn`` is raised where its result would have been yielded; pending work is cancelled when the consumer
+    stops early."""
+    if workers <= 0:
+        yield from map(fn, items)
+        return
+    limit = max(1, ahead if ahead is not None else 2 * workers)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    pending: deque[Future] = deque()
+    try:
+        it = iter(items)
+        for item in it:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= limit:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(it, _END)
+            if nxt is not _END:
+                pending.append(pool.submit(fn, nxt))  # type: ignore[arg-type]
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
