@@ -45,6 +45,7 @@ class WeightSpec:
     citation: str = ""
     metrics: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     registry_file: str = ""
+    default: bool = False  # `default = true`: the weights commands use when given none (fornet_cli/weights/defaults.py)
 
     @property
     def pinned(self) -> bool:
@@ -110,6 +111,8 @@ def _parse_entry(name: str, entry: Any, path: Path) -> WeightSpec:
         raise WeightsError(f"{where}: sha256 must be 64 hexadecimal characters.")
     if kind == "fornet" and "config_filename" not in entry:
         raise WeightsError(f"{where}: a fornet checkpoint needs config_filename (usually config.json).")
+    if entry.get("default", False) not in (True, False) or (entry.get("default") and kind != "fornet"):
+        raise WeightsError(f"{where}: default = true marks the FoR-Net checkpoint used when no --weights is given.")
     try:
         mean = tuple(float(v) for v in entry.get("mean", IMAGENET_MEAN))
         std = tuple(float(v) for v in entry.get("std", IMAGENET_STD))
@@ -135,6 +138,7 @@ def _parse_entry(name: str, entry: Any, path: Path) -> WeightSpec:
         citation=str(entry.get("citation", "")),
         metrics=dict(entry.get("metrics", {})),
         registry_file=str(path),
+        default=bool(entry.get("default", False)),
     )
 
 

@@ -31,6 +31,15 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real user's settings (default weights): each gets an empty config folder."""
+    folder = tmp_path_factory.mktemp("settings")
+    monkeypatch.setenv("FORNET_CONFIG_DIR", str(folder))
+    monkeypatch.delenv("FORNET_WEIGHTS_DEFAULT", raising=False)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fornet_mbv3 with random weights (seed 0), saved by the project in the published format."""

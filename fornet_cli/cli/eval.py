@@ -1,4 +1,5 @@
-"""`fornet eval`: the official Cityscapes scores plus hard-region scores, as a table and as JSON."""
+"""`fornet eval`: the official Cityscapes scores (or a folder data set's own classes' scores) plus hard-region
+scores, as a table, as JSON and as a page (--report DIR)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,28 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..data.cityscapes import ENV_VAR
-from ..data.labels import CATEGORIES, CLASS_NAMES, INSTANCE_CLASS_NAMES
 from ..devices import resolve_device
-from ..evaluation.evaluate import EvaluationResult, evaluate_model, evaluate_predictions
+from ..evaluation.evaluate import EvaluationResult, evaluate_model
 from ..evaluation.hard_regions import HardRegionConfig
-from ..fmt import pct
-from ..fsutil import atomic_write_text
+from ..evaluation.report import ViewSource, write_eval_report
+from ..fsutil import atomic_write_text, check_output_folder
 from ..inference.predictor import InferenceConfig
 from .console import err, print_json
+from .eval_tables import print_tables
 from .params import (
+    ClassesOpt,
+    DataOpt,
     DeviceOpt,
     RegistryOpt,
     TrustPickleOpt,
+    WeightsOpt,
     inference_options,
+    pick_weights,
 )
+
+Evaluated = tuple[EvaluationResult, str, list[list[int]], ViewSource | None]  # result, what, palette, pictures
 
 
 @inference_options
@@ -37,19 +43,18 @@ def eval_command(
         typer.Option(
             "--predictions",
             help="Folder of labelId PNGs, one per image, named <city>_<seq>_<frame>*.png (searched recursively, "
-            "as the official evaluator does). Either this or --weights.",
+            "as the official evaluator does); with --data folder, class-index PNGs named like the masks. Either "
+            "this or a model (--weights, or the default weights).",
         ),
     ] = None,
-    weights: Annotated[
-        str | None,
-        typer.Option("--weights", "-w", help="Evaluate a model: registry name, hf://org/repo, checkpoint or run folder."),
-    ] = None,
-    data: Annotated[str, typer.Option(help="With --weights: cityscapes, or synth (a generated set).")] = "cityscapes",
+    weights: WeightsOpt = None,
+    data: DataOpt = "cityscapes",
     root: Annotated[
         Path | None,
-        typer.Option(help=f"Cityscapes-layout folder (default: ${ENV_VAR}; for --data synth the generated set)."),
+        typer.Option(help=f"Dataset folder (default: ${ENV_VAR}; for --data synth the generated set; needed for folder)."),
     ] = None,
-    split: Annotated[str, typer.Option(help="Split to evaluate: gtFine/<split>.")] = "val",
+    classes: ClassesOpt = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate: gtFine/<split>, or ROOT/<split>/ for --data folder.")] = "val",
     device: DeviceOpt = "auto",
     max_images: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
     registry: RegistryOpt = None,
@@ -66,39 +71,56 @@ def eval_command(
         bool, typer.Option("--hard/--no-hard", help="Compute boundary IoU, trimap mIoU and thin-class mIoU.")
     ] = True,
     per_image: Annotated[bool, typer.Option("--per-image", help="Add each image's scores to the JSON.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="DIR", help="Also write a page: DIR/index.html (per-class IoU, confusion "
+                     "matrix, hard regions, the worst images), DIR/metrics.json and its pictures."),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Threads decoding and counting images (default: CPUs, at most 8).")
     ] = None,
     inference: InferenceConfig = InferenceConfig(),
 ) -> None:
-    """Evaluate a model, or a folder of predictions, with the official Cityscapes scores (IoU, iIoU,
-    categories) and hard-region scores (boundary IoU, trimap mIoU, thin classes, selector error recall)."""
-    if (predictions is None) == (weights is None):
-        raise typer.BadParameter("give either --predictions DIR or --weights W.", param_hint="--predictions/--weights")
+    """Evaluate a model (--weights, or the default weights), or a folder of predictions: the official Cityscapes
+    scores (IoU, iIoU, categories), or for a folder data set its own classes' IoU, plus hard-region scores
+    (boundary IoU, trimap mIoU, thin classes, selector error recall)."""
+    if predictions is not None and weights is not None:
+        raise typer.BadParameter("give either --predictions DIR or --weights W, not both.", param_hint="--predictions/--weights")
+    if data not in ("cityscapes", "synth", "folder"):
+        raise typer.BadParameter(f"{data!r}: use cityscapes, synth or folder.", param_hint="--data")
     json_path = _output_path(json_out)
+    if report is not None:
+        check_output_folder(report, [p for p in (root, predictions) if p is not None])
     hard_config = HardRegionConfig(boundary_width=boundary_width) if hard else None
+    keep = per_image or report is not None
+    choice = None
     with _progress() as on_progress:
         if predictions is not None:
-            root = _dataset_root(root)
-            result = evaluate_predictions(
-                predictions, root, split, hard=hard_config, per_image=per_image, workers=workers, progress=on_progress
-            )
-            what = f"{predictions.name} vs gtFine/{split}"
+            result, what, palette, views = _evaluate_files(predictions, data, root, classes, split, hard_config, keep,
+                                                           workers, on_progress)
         else:
-            assert weights is not None
-            result, what = _evaluate_weights(
-                weights, data, root, split, inference, hard_config, per_image, max_images, registry, trust_pickle,
-                resolve_device(device), on_progress,
+            choice = pick_weights(weights, registry)
+            result, what, palette, views = _evaluate_weights(
+                choice.ref, data, root, classes, split, inference, hard_config, keep, max_images, registry,
+                trust_pickle, resolve_device(device), on_progress,
             )
-    _report(result, what)
+    print_tables(result, what)
+    extra = {} if choice is None else {"weights": choice.to_dict()}
+    if report is not None:
+        page = write_eval_report(result, report, palette, views, f"fornet eval: {what}", extra=extra)
+        err.print(f"Report: {page}", highlight=False)
     if json_out is not None:
-        _write_json(result.to_dict(), json_path)
+        document = {**result.to_dict(), **extra}
+        if not per_image:
+            document.pop("per_image", None)
+        _write_json(document, json_path)
 
 
 def _evaluate_weights(
     weights: str,
     data: str,
     root: Path | None,
+    classes_spec: str | None,
     split: str,
     inference: InferenceConfig,
     hard: HardRegionConfig | None,
@@ -108,13 +130,13 @@ def _evaluate_weights(
     trust_pickle: bool,
     device: str,
     progress: Callable[[int, int], None] | None,
-) -> tuple[EvaluationResult, str]:
-    from ..data.cityscapes import CityscapesDataset
+) -> Evaluated:
     from ..data.transforms import TransformSettings, eval_transforms
+    from ..evaluation.report import model_views
+    from ..evaluation.space import space_for
+    from ..inference.predictor import Predictor
     from ..weights.resolve import load_weights
 
-    if data not in ("cityscapes", "synth"):
-        raise typer.BadParameter(f"{data!r}: use cityscapes or synth.", param_hint="--data")
     if data == "synth" and root is None:
         from ..data.synth import default_synth_root, ensure_synth_dataset
         from ..training.config import recipe
@@ -122,12 +144,72 @@ def _evaluate_weights(
         quick = recipe("cpu-quick")
         args = (quick.synth_train, quick.synth_val, quick.synth_size, quick.seed)
         root = ensure_synth_dataset(default_synth_root(*args), *args)
+    classes, open_split = _dataset(data, root, classes_spec)  # a bad data set fails before the model loads
     loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle, device=device)
+    _check_classes(loaded, classes)
     settings = TransformSettings(mean=tuple(loaded.meta.mean), std=tuple(loaded.meta.std))  # type: ignore[arg-type]
-    dataset = CityscapesDataset(root, split, transform=eval_transforms(settings))
+    dataset = open_split(split, eval_transforms(settings))
     err.print(f"Model {loaded.meta.architecture} from {loaded.source} on {device}; {len(dataset)} images", highlight=False)
-    result = evaluate_model(loaded.model, dataset, inference, hard=hard, per_image=per_image, limit=max_images, progress=progress)
-    return result, f"{loaded.meta.architecture} on {data} {split}"
+    result = evaluate_model(loaded.model, dataset, inference, hard=hard, per_image=per_image, limit=max_images,
+                            progress=progress, space=space_for(classes.names))
+    result.source["weights"] = loaded.source
+    views = model_views(loaded, open_split(split, None), Predictor(loaded.model, inference).predict)
+    return result, f"{loaded.meta.architecture} on {data} {split}", _palette(loaded.meta.palette, classes), views
+
+
+def _dataset(data: str, root: Path | None, spec: str | None) -> tuple[Any, Callable[[str, Any], Any]]:
+    """The data set's classes and a function opening one of its splits with a transform."""
+    from ..data.cityscapes import CityscapesDataset
+    from ..data.classes import cityscapes_classes, resolve_classes
+    from ..data.folder import FolderDataset, check_root
+
+    if data == "folder":
+        folder = check_root(root)
+        classes = resolve_classes(spec, folder)
+        return classes, lambda split, transform: FolderDataset(folder, split, classes, transform)
+    if spec is not None:
+        raise typer.BadParameter("--classes names a folder data set's classes (--data folder).", param_hint="--classes")
+    return cityscapes_classes(), lambda split, transform: CityscapesDataset(root, split, transform=transform)
+
+
+def _check_classes(loaded: Any, classes: Any) -> None:
+    from ..data.classes import check_model_classes
+
+    check_model_classes(loaded.meta.class_names, loaded.source, classes)
+
+
+def _palette(model_palette: list[list[int]], classes: Any) -> list[list[int]]:
+    return model_palette or classes.palette
+
+
+def _evaluate_files(
+    predictions: Path, data: str, root: Path | None, spec: str | None, split: str, hard: HardRegionConfig | None,
+    per_image: bool, workers: int | None, progress: Callable[[int, int], None] | None,
+) -> Evaluated:
+    """Prediction files against a Cityscapes tree (labelIds) or a folder data set (class indices)."""
+    from ..evaluation import report as pictures
+    from ..evaluation.evaluate import evaluate_predictions
+
+    if data == "folder":
+        from ..data.folder import FolderDataset
+        from ..evaluation.folder_eval import evaluate_folder_predictions, match_folder_predictions
+
+        classes, _ = _dataset(data, root, spec)
+        assert root is not None
+        result = evaluate_folder_predictions(predictions, root, split, classes, hard=hard, per_image=per_image,
+                                             progress=progress)
+        pairs = match_folder_predictions(predictions, FolderDataset(root, split, classes).samples)
+        views = pictures.folder_prediction_views(pairs, classes)
+        return result, f"{predictions.name} vs {root.name}/{split}", classes.palette, views
+    from ..data.classes import cityscapes_classes
+    from ..data.prediction_files import find_ground_truth, match_predictions
+
+    root = _dataset_root(root)
+    result = evaluate_predictions(predictions, root, split, hard=hard, per_image=per_image, workers=workers,
+                                  progress=progress)
+    views = pictures.cityscapes_prediction_views(match_predictions(predictions, find_ground_truth(root, split), False),
+                                                 root, split)
+    return result, f"{predictions.name} vs gtFine/{split}", cityscapes_classes().palette, views
 
 
 def _dataset_root(root: Path | None) -> Path:
@@ -171,61 +253,3 @@ def _write_json(data: dict[str, Any], path: Path | None) -> None:
         return
     atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
     err.print(f"Wrote {path}")
-
-
-def _pct(value: float | None) -> str:
-    return pct(value, 2, missing="[dim]-[/dim]")
-
-
-def _report(result: EvaluationResult, what: str) -> None:
-    """Rich tables on stderr: classes, categories, hard regions."""
-    s, h = result.scores, result.hard
-    iiou = s.class_iiou or {}
-    classes = Table(title=f"Cityscapes scores (%) of {what}: {s.num_images} images", title_justify="left")
-    for col in ("class", "IoU", "iIoU", "boundary IoU" if h else None, "accuracy"):
-        if col:
-            classes.add_column(col, justify="left" if col == "class" else "right")
-    for name in CLASS_NAMES:
-        row = [name, _pct(s.class_iou[name]), _pct(iiou.get(name)) if name in INSTANCE_CLASS_NAMES else ""]
-        if h:
-            row.append(_pct(h.boundary_iou[name]))
-        classes.add_row(*row, _pct(s.class_accuracy[name]))
-    classes.add_section()
-    mean = ["[bold]mean[/bold]", f"[bold]{_pct(s.miou)}[/bold]", f"[bold]{_pct(s.miiou)}[/bold]"]
-    if h:
-        mean.append(f"[bold]{_pct(h.boundary_miou)}[/bold]")
-    classes.add_row(*mean, f"[bold]{_pct(s.mean_accuracy)}[/bold]")
-    err.print(classes)
-
-    cats = Table(title="Categories (%)", title_justify="left")
-    for col in ("category", "IoU", "iIoU"):
-        cats.add_column(col, justify="left" if col == "category" else "right")
-    cat_iiou = s.category_iiou or {}
-    for cat in CATEGORIES:
-        if cat in s.category_iou:
-            cats.add_row(cat, _pct(s.category_iou[cat]), _pct(cat_iiou[cat]) if cat in cat_iiou else "")
-    cats.add_section()
-    cats.add_row("[bold]mean[/bold]", f"[bold]{_pct(s.category_miou)}[/bold]", f"[bold]{_pct(s.category_miiou)}[/bold]")
-    err.print(cats)
-
-    summary = Table(title="Summary (%)", title_justify="left", show_header=False)
-    summary.add_column("score")
-    summary.add_column("value", justify="right")
-    summary.add_row("mIoU (official)", _pct(s.miou))
-    summary.add_row("iIoU (official)", _pct(s.miiou) if s.class_iiou is not None else "[dim]no instanceIds[/dim]")
-    summary.add_row("pixel accuracy", _pct(s.pixel_accuracy))
-    summary.add_row("mean class accuracy", _pct(s.mean_accuracy))
-    if h:
-        k = h.thresholds.index(h.boundary_width)
-        scaled = [f"{r[k]} px at {size}" for size, r in h.pixel_radii.items() if size != "1024x2048"]
-        where = f"; {', '.join(scaled)}" if scaled else ""
-        summary.add_row(f"boundary mIoU (d = {h.boundary_width:g} px at 1024x2048{where})", _pct(h.boundary_miou))
-        for width, value in h.trimap_miou.items():
-            share = h.trimap_pixel_share[width]
-            summary.add_row(f"trimap mIoU, band {width:g} px ({_pct(share)} % of evaluated pixels)", _pct(value))
-        summary.add_row(f"thin-class mIoU ({', '.join(h.thin_iou)})", _pct(h.thin_miou))
-        if h.selector is not None:
-            for r, rec, cov in zip(h.selector.ratios, h.selector.error_recall, h.selector.coverage):
-                summary.add_row(f"selector Top-{r:g}: errors inside / pixels inside", f"{_pct(rec)} / {_pct(cov)}")
-    err.print(summary)
-    err.print(f"[dim]{s.valid_pixels:,} evaluated pixels in {result.seconds:.1f} s.[/dim]")

@@ -13,11 +13,11 @@ from ..export.exporter import FORMATS, TOLERANCE, ExportOptions, ExportResult, d
 from ..export.onnx_graph import DEFAULT_OPSET, EXPORTERS
 from ..weights.resolve import load_weights
 from .console import err, print_json
-from .params import RegistryOpt, TrustPickleOpt
+from .params import RegistryOpt, TrustPickleOpt, WeightsOpt, pick_weights
 
 
 def export(
-    weights: Annotated[str, typer.Option("--weights", "-w", help="Registry name, hf://org/repo (optionally @revision), a checkpoint folder, a run folder or a .safetensors file.")],
+    weights: WeightsOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"{' | '.join(FORMATS)}.")] = "onnx",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (onnx, torchscript) or folder (hub). Default: <model>.onnx, <model>.torchscript.pt, <model>-hub/.")] = None,
     height: Annotated[int, typer.Option(min=32, help="Verification input height (and the fixed height with --static).")] = 1024,
@@ -43,7 +43,8 @@ def export(
         all_outputs=all_outputs, tolerance=tolerance, overwrite=overwrite, license=license,
     )
     options.require_packages()  # before loading (or downloading) any weights
-    loaded = load_weights(weights, registry=registry, trust_pickle=trust_pickle)
+    choice = pick_weights(weights, registry)
+    loaded = load_weights(choice.ref, registry=registry, trust_pickle=trust_pickle)
     target = out if out is not None else default_output(loaded.meta, fmt, half)
     err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {escape(loaded.source)}", highlight=False)
     with err.status("exporting") as status:
@@ -53,7 +54,7 @@ def export(
         )
     _report(result)
     if json_out:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "weights": {**choice.to_dict(), "source": loaded.source}})
 
 
 def _report(result: ExportResult) -> None:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from ..inference.predictor import MS_SCALES, InferenceConfig
+from ..inference.runtime import RUNTIMES
+from ..weights.defaults import WeightsChoice, choose_weights
 
 
 def parse_size(value: str, option: str | None = None) -> tuple[int, int]:
@@ -63,6 +65,11 @@ StrideOpt = Annotated[str, typer.Option(help="Sliding-window step HxW.")]
 TtaOpt = Annotated[bool, typer.Option("--tta", help=f"Multi-scale {MS_SCALES} + flip test-time augmentation.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Half precision on CUDA.")]
+RuntimeOpt = Annotated[str, typer.Option(
+    "--runtime", help="auto (the fastest for the device: onnxruntime on a CPU, channels_last + autocast on CUDA; "
+    "checked against eager PyTorch on the first image), torch (plain eager PyTorch), onnxruntime or compile.")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Images (slide: windows) per forward pass; "
+                                       "consecutive images of one size are batched. 4-8 pay on a GPU.")]
 RegistryOpt = Annotated[Path | None, typer.Option(help="An extra weights.toml.")]
 TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")]
 
@@ -73,20 +80,28 @@ _INFERENCE_OPTIONS = (  # (name, annotation, default): eval and predict take the
     ("stride", StrideOpt, "768x768"),
     ("tta", TtaOpt, False),
     ("amp", AmpOpt, True),
+    ("runtime", RuntimeOpt, "auto"),
+    ("batch", BatchOpt, 1),
 )
+WHOLE_IMAGE_OPTIONS = ("amp", "runtime")  # for commands that run whole images, one view (show-hardness)
 
 
-def inference_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the options ``--mode --crop --stride --tta --amp``; it receives them as one
-    ``inference: InferenceConfig`` keyword argument (declared once here, for every command that runs a model)."""
+def inference_options(command: Callable[..., Any] | None = None, *, only: tuple[str, ...] | None = None) -> Any:
+    """Give a command the options ``--mode --crop --stride --tta --amp --runtime --batch`` (or ``only`` those
+    named); it receives them as one ``inference: InferenceConfig`` keyword argument (declared once here, for
+    every command that runs a model). ``@inference_options`` or ``@inference_options(only=(...))``."""
+    if command is None:
+        return lambda fn: inference_options(fn, only=only)
+    options = [o for o in _INFERENCE_OPTIONS if only is None or o[0] in only]
     signature = inspect.signature(command, eval_str=True)  # typer reads the wrapper's evaluated signature
     kept = [p for p in signature.parameters.values() if p.name != "inference"]
-    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in _INFERENCE_OPTIONS]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in options]
     kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD else p for p in kept]
+    defaults = {name: default for name, _, default in _INFERENCE_OPTIONS}
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name, _, _ in _INFERENCE_OPTIONS}
+        values = {**defaults, **{name: kwargs.pop(name) for name, _, _ in options}}
         return command(*args, inference=inference_config(**values), **kwargs)
 
     params = [*kept, *added]
@@ -95,7 +110,10 @@ def inference_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool) -> InferenceConfig:
+def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool, runtime: str = "auto",
+                     batch: int = 1) -> InferenceConfig:
+    if runtime not in RUNTIMES:
+        raise typer.BadParameter(f"{runtime!r}: choose from {', '.join(RUNTIMES)}.", param_hint="--runtime")
     return InferenceConfig(
         mode=mode,  # type: ignore[arg-type]
         crop_size=parse_size(crop, "--crop"),
@@ -103,4 +121,25 @@ def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool) ->
         scales=MS_SCALES if tta else (1.0,),
         flip=tta,
         amp=amp,
+        runtime=runtime,
+        batch_size=batch,
     )
+
+
+WEIGHTS_HELP = ("Registry name, hf://org/repo or hf://org/repo@rev, a checkpoint folder, a run folder or a .safetensors "
+                "file. Default: `fornet weights default` (or $FORNET_WEIGHTS_DEFAULT, or the registry's default entry).")
+WeightsOpt = Annotated[str | None, typer.Option("--weights", "-w", help=WEIGHTS_HELP)]
+DataOpt = Annotated[str, typer.Option("--data", help="cityscapes, synth (the generated set) or folder (your own: "
+                                      "ROOT/{split}/images|masks/ + classes.json).")]
+ClassesOpt = Annotated[str | None, typer.Option("--classes", help="--data folder: a classes file (JSON/YAML) or "
+                                                "'cityscapes' (default: ROOT/classes.json or classes.yaml).")]
+
+
+def pick_weights(weights: str | None, registry: Path | None) -> WeightsChoice:
+    """The weights to load (``--weights`` or the default), said on stderr."""
+    from .console import err
+
+    choice = choose_weights(weights, registry)
+    if choice.origin != "--weights":
+        err.print(f"Weights: {choice.ref} (the default, from {choice.origin})", highlight=False)
+    return choice

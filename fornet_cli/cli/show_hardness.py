@@ -1,4 +1,4 @@
-"""`fornet show-hardness INPUTS... --weights W --out DIR`: where a FoR-Net model focuses, and whether its
+"""`fornet show-hardness INPUTS... --out DIR [--weights W]`: where a FoR-Net model focuses, and whether its
 errors fall there. Figures, an index.html gallery and summary.json; the summary also on stderr / --json."""
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from ..hardness.analysis import DEFAULT_BAND_WIDTH
 from ..hardness.selector_model import load_selector_model
 from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from .console import err, image_progress
-from .params import RegistryOpt, TrustPickleOpt, parse_ratios
+from .params import ClassesOpt, RegistryOpt, TrustPickleOpt, WeightsOpt, parse_ratios, pick_weights
 
 
 def show_hardness_command(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
-    weights: Annotated[str, typer.Option("--weights", "-w", help="A FoR-Net checkpoint: registry name, hf://org/repo or hf://org/repo@rev, checkpoint or run folder, .safetensors file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one figure per image (mirroring the inputs), index.html, summary.json.")],
+    weights: WeightsOpt = None,
     gt: Annotated[Path | None, typer.Option("--gt", help="Cityscapes root with gtFine/ to take ground truth from (found automatically for inputs in the Cityscapes layout).")] = None,
+    data: Annotated[str, typer.Option("--data", help="cityscapes (ground truth: gtFine labelIds) or folder (your own data set: masks by name under --root, or in masks/ beside each images/ folder).")] = "cityscapes",
+    root: Annotated[Path | None, typer.Option("--root", help="--data folder: the data set folder (classes.json, {split}/masks/).")] = None,
+    classes: ClassesOpt = None,
     topk: Annotated[str | None, typer.Option("--topk", metavar="R1,R2,...", help="Run the model with these Top-K ratios, one per branch (default: the model's own).")] = None,
     json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Also write summary.json's content to FILE ('-' for stdout).")] = None,
     max_images: Annotated[int | None, typer.Option("--max-images", min=1, help="Show only the first N images.")] = None,
@@ -38,15 +41,16 @@ def show_hardness_command(
     """Show where a FoR-Net model focuses (importance map, Top-K regions) and whether its errors fall there,
     against a boundary-band baseline of the same area."""
     config = HardnessConfig(
-        topk_ratios=parse_ratios(topk), gt_root=gt, max_images=max_images, band_width=band_width,
-        panel_width=panel_width, threads=threads,
+        topk_ratios=parse_ratios(topk), gt_root=gt if data == "cityscapes" else root, max_images=max_images,
+        band_width=band_width, panel_width=panel_width, threads=threads, classes=_folder_classes(data, root, classes),
     )
     json_path = _json_path(json_out)
     dev = resolve_device(device)
-    loaded = load_selector_model(weights, registry=registry, trust_pickle=trust_pickle, device=dev)
+    choice = pick_weights(weights, registry)
+    loaded = load_selector_model(choice.ref, registry=registry, trust_pickle=trust_pickle, device=dev)
     err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {loaded.source} on {dev}", highlight=False)
     with image_progress("show-hardness", transient=True) as on_image:
-        report = show_hardness(loaded, inputs, out, config, on_image=on_image)
+        report = show_hardness(loaded, inputs, out, config, on_image=on_image, weights=choice.to_dict())
     _print_summary(report)
     if json_out is not None:
         text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
@@ -59,6 +63,21 @@ def show_hardness_command(
         err.print(f"[red]Error:[/red] {error}", highlight=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _folder_classes(data: str, root: Path | None, spec: str | None) -> object:
+    """--data folder: the data set's classes (from --classes, else ROOT's classes file)."""
+    from ..data.classes import resolve_classes
+    from ..data.folder import check_root
+
+    if data not in ("cityscapes", "folder"):
+        raise typer.BadParameter(f"{data!r}: use cityscapes or folder.", param_hint="--data")
+    if data == "cityscapes":
+        if root is not None or spec is not None:
+            raise typer.BadParameter("--root and --classes are for --data folder (Cityscapes ground truth: --gt).",
+                                     param_hint="--data")
+        return None
+    return resolve_classes(spec, check_root(root) if root is not None or spec is None else None)
 
 
 def _json_path(value: str | None) -> Path | None:

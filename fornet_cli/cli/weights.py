@@ -10,9 +10,11 @@ import typer
 from rich.table import Table
 
 from .. import hub
+from ..weights.defaults import ENV_VAR, clear_default, find_default, store_default
 from .console import err, print_json
 
-app = typer.Typer(help="Named pretrained weights (weights.toml, FORNET_WEIGHTS, --registry).", no_args_is_help=True)
+app = typer.Typer(help="Named pretrained weights (weights.toml, FORNET_WEIGHTS, --registry) and your default weights.",
+                  no_args_is_help=True)
 
 RegistryOpt = Annotated[
     Path | None, typer.Option("--registry", help="An extra weights.toml whose entries add to or override the built-in ones.")
@@ -71,3 +73,35 @@ def pin(name: str, registry: RegistryOpt = None) -> None:
         pinned = hub.pin_spec(spec)
     err.print(f"Replace the revision of [{name}] in {spec.registry_file} with:", highlight=False)
     typer.echo(f'revision = "{pinned["revision"]}"\nsha256 = "{pinned["sha256"]}"')
+
+
+@app.command()
+def default(
+    ref: Annotated[str | None, typer.Argument(help="Weights to use when a command gets no --weights: a registry name, "
+                                              "a checkpoint or run folder, a .safetensors file or hf://org/repo.")] = None,
+    unset: Annotated[bool, typer.Option("--unset", help="Forget the default.")] = False,
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show, set or unset the default weights of predict, eval, show-hardness and export (kept in your settings,
+    config.toml in your config folder; $FORNET_WEIGHTS_DEFAULT overrides it)."""
+    if ref is not None and unset:
+        raise typer.BadParameter("give a reference to set, or --unset, not both.", param_hint="--unset")
+    if unset:
+        path = clear_default()
+        err.print(f"Unset the default weights in {path}.", highlight=False)
+    elif ref is not None:
+        stored, path = store_default(ref, registry)
+        err.print(f"Default weights: {stored} (saved in {path}). Change it with `fornet weights default REF`, "
+                  "forget it with `fornet weights default --unset`.", highlight=False)
+    found = find_default(registry)
+    if json_out:
+        print_json(None if found is None else found.to_dict())
+    elif ref is None and not unset:
+        if found is None:
+            err.print("No default weights: commands need --weights. Set one with `fornet weights default REF` "
+                      f"(or ${ENV_VAR}); `fornet demo` trains a model and makes it the default.", highlight=False)
+        else:
+            err.print(f"Default weights: {found.ref} (from {found.origin}).", highlight=False)
+    if found is not None and not found.origin.startswith("your settings") and (ref is not None or unset):
+        err.print(f"Note: {found.origin} sets the default now in use: {found.ref}.", highlight=False)

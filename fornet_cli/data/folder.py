@@ -171,3 +171,30 @@ class FolderDataset(Dataset[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"FolderDataset(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"
+
+
+class FolderMaskIndex:
+    """Finds the mask of an input image: ``ROOT/{split}/masks/NAME.png`` by name when ``root`` is given
+    (indexed once), else next to the image (``.../images/NAME.ext`` -> ``.../masks/NAME.png``)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self._index: dict[str, list[Path]] = {}
+        if root is not None:
+            for split in splits_present(check_root(root)):
+                folder = root / split / MASKS
+                if folder.is_dir():
+                    for name, path in _stems(folder, (MASK_SUFFIX,)).items():
+                        self._index.setdefault(name, []).append(path)
+
+    def find(self, image: Path) -> Path | None:
+        if self.root is not None:
+            found = self._index.get(image.stem, [])
+            if len(found) > 1:
+                raise DataError(f"{image} matches several masks under {self.root} ({found[0]}, {found[1]}): names must "
+                                "be unique across the splits to find a mask by name.")
+            return found[0] if found else None
+        if image.parent.name != IMAGES:
+            return None
+        mask = image.parent.parent / MASKS / (image.stem + MASK_SUFFIX)
+        return mask if mask.is_file() else None

@@ -24,8 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.classes import ClassSet, check_model_classes
+from ..data.folder import FolderMaskIndex, read_mask
 from ..data.ground_truth import GroundTruthIndex, read_ground_truth
 from ..data.io import find_images, output_names, read_image
+from ..data.labels import TRAIN_ID_TO_ID
 from ..data.normalize import normalize
 from ..devices import torch_threads
 from ..errors import ConfigError, DataError
@@ -59,6 +62,7 @@ class HardnessConfig:
 
     topk_ratios: tuple[float, ...] | None = None
     gt_root: Path | None = None
+    classes: ClassSet | None = None  # a folder data set's classes: masks (ROOT/{split}/masks/, or images/../masks/)
     max_images: int | None = None
     band_width: float = DEFAULT_BAND_WIDTH
     panel_width: int = 512
@@ -125,11 +129,13 @@ def show_hardness(
     config: HardnessConfig = HardnessConfig(),
     *,
     on_image: Callable[[int, int, Path, str], None] | None = None,
+    weights: dict[str, str] | None = None,
 ) -> HardnessReport:
     """Analyse every image of ``inputs`` with ``loaded`` and write figures, gallery and summary under ``out``.
 
     ``on_image(done, total, path, status)`` reports progress (status: "done", "failed"). A file that cannot
-    be read is reported, listed in ``failed`` and skipped.
+    be read is reported, listed in ``failed`` and skipped. ``weights`` (the reference given and where it came
+    from) is recorded with the model.
     """
     from ..viz.gallery import write_gallery
 
@@ -157,7 +163,7 @@ def show_hardness(
         for i, job in enumerate(jobs):
             try:
                 image = read_image(job.path)
-                gt = read_ground_truth(job.gt, image.shape, job.path) if job.gt is not None else None
+                gt = _read_truth(job, image.shape, config.classes) if job.gt is not None else None
             except DataError as exc:
                 failed.append((str(job.path), str(exc)))
                 _report(on_image, i, len(jobs), job.path, "failed")
@@ -180,6 +186,7 @@ def show_hardness(
             "num_classes": meta.num_classes,
             "topk_ratios": list(ratios),
             "stride": _stride(model),
+            **({"weights": weights} if weights else {}),
         },
         summary=summarize(images, ratios, config.band_width),
         images=images,
@@ -208,7 +215,7 @@ def _jobs(inputs: Sequence[str | os.PathLike], out: Path, config: HardnessConfig
     if config.max_images is not None:
         pairs = pairs[: config.max_images]
     figures = output_names(pairs, what="drawn")
-    index = GroundTruthIndex(config.gt_root)
+    index = GroundTruthIndex(config.gt_root) if config.classes is None else FolderMaskIndex(config.gt_root)
     jobs = [
         _Job(path, rel, fig, Path(THUMBS) / fig.with_suffix(".jpg"), index.find(path))
         for (path, rel), fig in zip(pairs, figures)
@@ -218,12 +225,39 @@ def _jobs(inputs: Sequence[str | os.PathLike], out: Path, config: HardnessConfig
             f"none of the {len(jobs)} images has ground truth under {config.gt_root} (looked for "
             f"gtFine/**/<name>_gtFine_labelIds.png, <name> = the image name without _leftImg8bit). Check --gt."
         )
-    if any(job.gt for job in jobs) and meta.num_classes != 19:
+    if config.classes is not None:
+        _check_folder_truth(config.classes, meta, any(job.gt for job in jobs))
+    elif any(job.gt for job in jobs) and meta.num_classes != 19:
         raise ConfigError(
             f"The model predicts {meta.num_classes} classes, but Cityscapes ground truth needs the 19 Cityscapes "
             "classes. Use a Cityscapes model, or drop the ground truth (inputs outside the Cityscapes layout, no --gt)."
         )
     return jobs
+
+
+def _check_folder_truth(classes: ClassSet, meta: ModelMeta, with_truth: bool) -> None:
+    check_model_classes(meta.class_names, meta.architecture, classes)
+    # The analysis (hardness/analysis.py) counts in Cityscapes' label-id space, where 19 classes are scored:
+    # a set of up to 19 classes maps onto it one to one (class i as train id i), a larger one does not.
+    if with_truth and classes.num_classes > 19:
+        raise ConfigError(
+            f"show-hardness scores ground truth for data sets of up to 19 classes; {classes.source} has "
+            f"{classes.num_classes}. Show the images without ground truth (leave out --data folder), or evaluate the "
+            "model with `fornet eval --data folder` for its scores."
+        )
+
+
+def _read_truth(job: _Job, shape: tuple[int, ...], classes: ClassSet | None) -> Any:
+    """An image's ground truth as Cityscapes label ids (the analysis' space): a labelIds file, or a folder
+    data set's mask with class i as train id i (ignored pixels become "unlabeled", which is never scored)."""
+    assert job.gt is not None
+    if classes is None:
+        return read_ground_truth(job.gt, shape, job.path)
+    from ..data.cityscapes import check_size
+
+    mask = read_mask(job.gt, classes)
+    check_size(mask, job.gt, shape, job.path)
+    return TRAIN_ID_TO_ID[mask]
 
 
 def _analyze(

@@ -37,8 +37,8 @@ def test_eval_weights_whole_and_slide(setup: tuple[Path, Path]) -> None:
 
 def test_eval_needs_exactly_one_source(setup: tuple[Path, Path], tmp_path: Path) -> None:
     data, model = setup
-    result = runner.invoke(app, ["eval", "--root", str(data)])
-    flat = " ".join(result.output.replace("│", " ").split())  # the usage error is boxed and wrapped
-    assert result.exit_code == 2 and "either --predictions DIR or --weights" in flat
+    result = runner.invoke(app, ["eval", "--root", str(data)])  # neither: the default weights, and there are none
+    assert result.exit_code == 1 and result.stderr.startswith("Error: No weights given and no default set.")
     result = runner.invoke(app, ["eval", "--weights", str(model), "--predictions", str(tmp_path), "--root", str(data)])
-    assert result.exit_code == 2
+    flat = " ".join(result.output.replace("│", " ").split())  # the usage error is boxed and wrapped
+    assert result.exit_code == 2 and "either --predictions DIR or --weights W, not both" in flat
