@@ -31,6 +31,19 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """fornet's cache (ONNX graphs of --runtime auto, generated sets) in a folder of this session, never the
+    user's; subprocesses inherit it. Tests that need their own set FORNET_CACHE themselves."""
+    old = os.environ.get("FORNET_CACHE")
+    os.environ["FORNET_CACHE"] = str(tmp_path_factory.mktemp("fornet-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FORNET_CACHE", None)
+    else:
+        os.environ["FORNET_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _own_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads or writes the real user's settings (default weights): each gets an empty config folder."""

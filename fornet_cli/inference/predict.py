@@ -65,10 +65,26 @@ class PredictSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     runtime: dict[str, Any] | None = None  # what ran the model (Predictor.runtime_info)
+    shards: list[dict[str, int]] | None = None  # per process, when the run was split (merged())
 
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    @classmethod
+    def merged(cls, shards: Sequence[PredictSummary]) -> PredictSummary:
+        """The summary of a run split over processes (``torchrun``): counts added, the longest time, the
+        first shard's runtime, and each shard's counts under ``shards``."""
+        total = cls(runtime=shards[0].runtime if shards else None)
+        for part in shards:
+            total.images += part.images
+            total.written += part.written
+            total.skipped_existing += part.skipped_existing
+            total.failed += part.failed
+            total.seconds = max(total.seconds, part.seconds)
+        total.shards = [{"rank": r, "images": p.images, "written": p.written, "skipped_existing": p.skipped_existing,
+                         "failed": len(p.failed)} for r, p in enumerate(shards)]
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +95,7 @@ class PredictSummary:
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 3),
             "runtime": self.runtime,
+            **({"shards": self.shards} if self.shards is not None else {}),
         }
 
 
