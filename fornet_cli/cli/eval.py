@@ -150,10 +150,11 @@ def _evaluate_weights(
     settings = TransformSettings(mean=tuple(loaded.meta.mean), std=tuple(loaded.meta.std))  # type: ignore[arg-type]
     dataset = open_split(split, eval_transforms(settings))
     err.print(f"Model {loaded.meta.architecture} from {loaded.source} on {device}; {len(dataset)} images", highlight=False)
+    predictor = Predictor(loaded.model, inference, notify=lambda line: err.print(line, highlight=False))
     result = evaluate_model(loaded.model, dataset, inference, hard=hard, per_image=per_image, limit=max_images,
-                            progress=progress, space=space_for(classes.names))
+                            progress=progress, space=space_for(classes.names), predictor=predictor)
     result.source["weights"] = loaded.source
-    views = model_views(loaded, open_split(split, None), Predictor(loaded.model, inference).predict)
+    views = model_views(loaded, open_split(split, None), predictor.predict)
     return result, f"{loaded.meta.architecture} on {data} {split}", _palette(loaded.meta.palette, classes), views
 
 

@@ -16,10 +16,20 @@ from ..fsutil import atomic_write_text
 from ..hardness.analysis import DEFAULT_BAND_WIDTH
 from ..hardness.selector_model import load_selector_model
 from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
+from ..inference.predictor import InferenceConfig
 from .console import err, image_progress
-from .params import ClassesOpt, RegistryOpt, TrustPickleOpt, WeightsOpt, parse_ratios, pick_weights
+from .params import (
+    ClassesOpt,
+    RegistryOpt,
+    TrustPickleOpt,
+    WeightsOpt,
+    inference_options,
+    parse_ratios,
+    pick_weights,
+)
 
 
+@inference_options(only=("runtime",))
 def show_hardness_command(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one figure per image (mirroring the inputs), index.html, summary.json.")],
@@ -37,12 +47,13 @@ def show_hardness_command(
     threads: Annotated[int, typer.Option(min=1, help="torch threads for the model; the figures are drawn on one more thread.")] = 1,
     registry: RegistryOpt = None,
     trust_pickle: TrustPickleOpt = False,
+    inference: InferenceConfig = InferenceConfig(),
 ) -> None:
     """Show where a FoR-Net model focuses (importance map, Top-K regions) and whether its errors fall there,
     against a boundary-band baseline of the same area."""
     config = HardnessConfig(
         topk_ratios=parse_ratios(topk), gt_root=gt if data == "cityscapes" else root, max_images=max_images,
-        band_width=band_width, panel_width=panel_width, threads=threads, classes=_folder_classes(data, root, classes),
+        band_width=band_width, panel_width=panel_width, threads=threads, runtime=inference.runtime, classes=_folder_classes(data, root, classes),
     )
     json_path = _json_path(json_out)
     dev = resolve_device(device)
@@ -50,7 +61,8 @@ def show_hardness_command(
     loaded = load_selector_model(choice.ref, registry=registry, trust_pickle=trust_pickle, device=dev)
     err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {loaded.source} on {dev}", highlight=False)
     with image_progress("show-hardness", transient=True) as on_image:
-        report = show_hardness(loaded, inputs, out, config, on_image=on_image, weights=choice.to_dict())
+        report = show_hardness(loaded, inputs, out, config, on_image=on_image, weights=choice.to_dict(),
+                               notify=lambda line: err.print(line, highlight=False))
     _print_summary(report)
     if json_out is not None:
         text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..data.labels import IGNORE_INDEX, TRAIN_ID_TO_ID
 from ..data.prediction_files import EvalPair, find_ground_truth, match_predictions
 from ..devices import default_workers, torch_threads
 from ..errors import DataError, FornetError, from_loader_worker
+from ..inference.engines import class_argmax
 from ..inference.predictor import InferenceConfig, Predictor
 from ..pipeline import ordered_map
 from .counting import ImageStatistics, N, evaluated_mask, image_statistics, widen
@@ -173,7 +175,14 @@ def _collate_list(batch: list) -> list:
 
 
 def _batches(data: Any, batch_size: int, num_workers: int) -> Iterator[list[dict]]:
-    """Lists of samples: through a DataLoader for map-style datasets, plain grouping for other iterables."""
+    """Lists of samples: through a DataLoader for map-style datasets with ``num_workers`` loader processes;
+    without (0), the next samples are read on a thread while the model runs (decoding releases the GIL);
+    plain grouping for other iterables."""
+    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__") and num_workers == 0:
+        samples = ordered_map(data.__getitem__, range(len(data)), 1, ahead=2 * batch_size, name="fornet-load")
+        with closing(samples):
+            yield from _grouped(samples, batch_size)
+        return
     if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
         loader = torch.utils.data.DataLoader(
             data, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate_list
@@ -183,8 +192,12 @@ def _batches(data: Any, batch_size: int, num_workers: int) -> Iterator[list[dict
         except FornetError as exc:  # a bad file read in a loader worker: its message, not its traceback
             raise from_loader_worker(exc) from None
         return
+    yield from _grouped(data, batch_size)
+
+
+def _grouped(samples: Iterable[dict], batch_size: int) -> Iterator[list[dict]]:
     batch: list[dict] = []
-    for sample in data:
+    for sample in samples:
         batch.append(sample)
         if len(batch) == batch_size:
             yield batch
@@ -218,6 +231,7 @@ def evaluate_model(
     progress: Progress | None = None,
     gather: Callable[[Any], list[Any]] | None = None,
     space: LabelSpace = CITYSCAPES_SPACE,
+    predictor: Predictor | None = None,
 ) -> EvaluationResult:
     """Run ``model`` over ``data`` and score it, streaming (nothing but counts is kept).
 
@@ -229,10 +243,11 @@ def evaluate_model(
     H x W), optionally ``instance_ids`` (``id * 1000 + k``, H x W) and ``name``. A map-style dataset is
     loaded with a DataLoader (``num_workers``). For FoR-Net models in whole mode without TTA the selector's
     error recall is measured too (``selector=False`` skips it). ``space``: the label set the masks are in
-    (Cityscapes' train ids by default; a folder data set's classes: evaluation/space.py).
+    (Cityscapes' train ids by default; a folder data set's classes: evaluation/space.py). ``predictor``: run
+    the model through this one (e.g. with a runtime and its notifications) instead of a new one.
     """
-    inference = inference or InferenceConfig()
-    predictor = Predictor(model, inference)
+    inference = predictor.config if predictor is not None else inference or InferenceConfig()
+    predictor = predictor or Predictor(model, inference)
     device = predictor.device
     metrics = SegmentationMetrics(per_image=per_image, space=space)
     hard_metrics = HardRegionMetrics(hard, space) if hard is not None else None
@@ -242,15 +257,17 @@ def evaluate_model(
         total = min(total, limit) if total else limit
     start = time.perf_counter()
     done = 0
-    for batch in _batches(data, inference.batch_size, num_workers):
-        if limit is not None and done >= limit:
-            break
-        batch = batch[: limit - done] if limit is not None else batch
-        for group in _same_size_groups(batch):
-            _evaluate_group(group, predictor, use_fornet, metrics, hard_metrics, device, done, space)
-            done += len(group)
-        if progress is not None:
-            progress(done, total)
+    batches = _batches(data, inference.batch_size, num_workers)
+    with closing(batches):  # stops the loading thread at the limit or on an error
+        for batch in batches:
+            if limit is not None and done >= limit:
+                break
+            batch = batch[: limit - done] if limit is not None else batch
+            for group in _same_size_groups(batch):
+                _evaluate_group(group, predictor, use_fornet, metrics, hard_metrics, device, done, space)
+                done += len(group)
+            if progress is not None:
+                progress(done, total)
     if gather is not None:  # a fresh accumulator with every process's counts (its own included)
         shards = gather((metrics, hard_metrics))
         metrics = SegmentationMetrics(per_image=per_image, space=space)
@@ -267,6 +284,7 @@ def evaluate_model(
         "model": getattr(model, "name", "") or type(model).__name__,
         "inference": inference.to_dict(),
         "device": str(device),
+        "runtime": predictor.runtime_info.to_dict(),
         "label_set": space.kind,
     }
     return EvaluationResult(
@@ -293,7 +311,7 @@ def _evaluate_group(
     images = torch.stack([torch.as_tensor(s["image"]) for s in group]).to(device, non_blocking=True)
     if use_fornet:
         out = predictor.fornet_outputs(images)
-        pred_train, masks = out.logits.argmax(dim=1), out.masks
+        pred_train, masks = class_argmax(out.logits), out.masks
     else:
         pred_train, masks = predictor.predict(images), None
     for j, sample in enumerate(group):

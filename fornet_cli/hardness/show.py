@@ -34,6 +34,8 @@ from ..devices import torch_threads
 from ..errors import ConfigError, DataError
 from ..fsutil import atomic_path, atomic_write_text, check_output_folder
 from ..inference.predictor import InferenceConfig, Predictor
+from ..inference.runtime import check_runtime
+from ..pipeline import ordered_map
 from ..viz import GroundTruthView, HardnessFigureData, class_palette, render_hardness_figure, thumbnail
 from ..viz.raster import compact
 from ..weights.format import ModelMeta
@@ -58,7 +60,7 @@ class HardnessConfig:
     """topk_ratios: run the model with these ratios (None: its own). gt_root: a Cityscapes root to find
     ground truth in (None: only next to images in the Cityscapes layout). band_width: the fixed baseline band
     in pixels at 1024 x 2048. panel_width: pixels per figure panel. threads: torch's intra-op threads while
-    the figures are drawn on another thread."""
+    the figures are drawn on another thread. runtime: what runs the model (``inference/runtime.py``)."""
 
     topk_ratios: tuple[float, ...] | None = None
     gt_root: Path | None = None
@@ -68,8 +70,10 @@ class HardnessConfig:
     panel_width: int = 512
     thumbnail_width: int = 256
     threads: int | None = 1  # torch intra-op threads during the run (None: leave torch's setting)
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
+        check_runtime(self.runtime)
         if self.topk_ratios is not None and any(not 0.0 < r <= 1.0 for r in self.topk_ratios):
             raise ConfigError(
                 f"Top-K ratios for show-hardness must lie in (0, 1]; got {self.topk_ratios}. (0 turns a branch off "
@@ -130,12 +134,13 @@ def show_hardness(
     *,
     on_image: Callable[[int, int, Path, str], None] | None = None,
     weights: dict[str, str] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> HardnessReport:
     """Analyse every image of ``inputs`` with ``loaded`` and write figures, gallery and summary under ``out``.
 
     ``on_image(done, total, path, status)`` reports progress (status: "done", "failed"). A file that cannot
     be read is reported, listed in ``failed`` and skipped. ``weights`` (the reference given and where it came
-    from) is recorded with the model.
+    from) is recorded with the model. ``notify`` hears which runtime runs the model (one line).
     """
     from ..viz.gallery import write_gallery
 
@@ -152,7 +157,7 @@ def show_hardness(
         )
     out = Path(out)
     jobs = _jobs(inputs, out, config, meta)
-    predictor = Predictor(model, InferenceConfig(amp=True))
+    predictor = Predictor(model, InferenceConfig(amp=True, runtime=config.runtime), notify=notify)
     images: list[ImageHardness] = []
     failed: list[tuple[str, str]] = []
     # The figure of image i is drawn and encoded on a second thread (Pillow and numpy release the GIL)
@@ -160,12 +165,10 @@ def show_hardness(
     # over the cores (oversubscribed OpenMP threads spin and can run 30x slower on a busy machine).
     with torch_threads(config.threads), ThreadPoolExecutor(max_workers=1) as pool:
         drawing: Future | None = None
-        for i, job in enumerate(jobs):
-            try:
-                image = read_image(job.path)
-                gt = _read_truth(job, image.shape, config.classes) if job.gt is not None else None
-            except DataError as exc:
-                failed.append((str(job.path), str(exc)))
+        # The next image is decoded on a thread too, while the model runs on this one.
+        for i, (job, (image, gt, error)) in enumerate(zip(jobs, ordered_map(lambda j: _load(j, config), jobs, 1))):
+            if error is not None:
+                failed.append((str(job.path), error))
                 _report(on_image, i, len(jobs), job.path, "failed")
                 continue
             result, data = _analyze(predictor, loaded, image, gt, job, ratios, config)
@@ -186,6 +189,7 @@ def show_hardness(
             "num_classes": meta.num_classes,
             "topk_ratios": list(ratios),
             "stride": _stride(model),
+            "runtime": predictor.runtime_info.to_dict(),
             **({"weights": weights} if weights else {}),
         },
         summary=summarize(images, ratios, config.band_width),
@@ -245,6 +249,15 @@ def _check_folder_truth(classes: ClassSet, meta: ModelMeta, with_truth: bool) ->
             f"{classes.num_classes}. Show the images without ground truth (leave out --data folder), or evaluate the "
             "model with `fornet eval --data folder` for its scores."
         )
+
+
+def _load(job: _Job, config: HardnessConfig) -> tuple[Any, Any, str | None]:
+    """An image and its ground truth, or why they cannot be read."""
+    try:
+        image = read_image(job.path)
+        return image, _read_truth(job, image.shape, config.classes) if job.gt is not None else None, None
+    except DataError as exc:
+        return None, None, str(exc)
 
 
 def _read_truth(job: _Job, shape: tuple[int, ...], classes: ClassSet | None) -> Any:
