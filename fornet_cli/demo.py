@@ -34,6 +34,8 @@ class DemoConfig:
     device: str = "auto"
     seed: int = 0
     force: bool = False
+    train_config: TrainConfig | None = None  # an exact training config (quick checks, tests): no budget fitting
+    offer_default: bool = True  # make the trained model the default weights when none is set
 
     def __post_init__(self) -> None:
         if not 0.2 <= self.minutes <= 600:
@@ -49,11 +51,15 @@ class DemoReport:
     export: dict[str, Any]
     predict: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # pictures of a few validation images
+    classes: dict[str, Any] = field(default_factory=dict)  # names and palette
+    default_weights: dict[str, Any] = field(default_factory=dict)  # what the demo did about the default weights
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out), "train": self.train, "scores": self.scores, "hardness": self.hardness,
-            "export": self.export, "predict": self.predict, "seconds": self.seconds,
+            "export": self.export, "predict": self.predict, "seconds": self.seconds, "samples": self.samples,
+            "classes": self.classes, "default_weights": self.default_weights,
         }
 
 
@@ -118,20 +124,25 @@ def run_demo(config: DemoConfig, say: Say = lambda message: None, train_callback
         raise ConfigError(f"{out} is not empty. Pass --force to replace the demo there, or choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
     device = setup(config.device).device
-    tc = demo_train_config(config, device.type == "cuda")
+    tc = config.train_config or demo_train_config(config, device.type == "cuda")
     seconds: dict[str, float] = {}
     with _timed(seconds, "data"):
         say(f"1/6 data: {tc.synth_train} + {tc.synth_val} synthetic street scenes at {tc.synth_size[0]}x{tc.synth_size[1]}")
         root = ensure_synth_dataset(default_synth_root(tc.synth_train, tc.synth_val, tc.synth_size, tc.seed),
                                     tc.synth_train, tc.synth_val, tc.synth_size, tc.seed)
     with _timed(seconds, "train"):
-        tc, per_step = _fit_budget(tc, root, device, config.minutes)
-        say(f"2/6 train: {tc.model} for {tc.iters} iterations ({per_step:.2f} s/step measured, budget {config.minutes:g} min)")
+        if config.train_config is not None:
+            tc, per_step = config.train_config, float("nan")
+        else:
+            tc, per_step = _fit_budget(tc, root, device, config.minutes)
+        say(f"2/6 train: {tc.model} for {tc.iters} iterations ({per_step:.2f} s/step measured, budget {config.minutes:g} min)"
+            if config.train_config is None else f"2/6 train: {tc.model} for {tc.iters} iterations")
         result = _train(tc, out / "train", train_callback)
     loaded = _load(out / "train", device)
     with _timed(seconds, "evaluate"):
         say("3/6 evaluate: official Cityscapes scores and hard-region scores on the validation split")
         evaluation = _evaluate(loaded, root, out / "metrics.json")
+        samples = demo_samples(loaded, root, out)
     val_images = root / "leftImg8bit" / "val"
     with _timed(seconds, "predict"):
         say("4/6 predict: colour masks, overlays and labelId files for the validation images")
@@ -145,10 +156,12 @@ def run_demo(config: DemoConfig, say: Say = lambda message: None, train_callback
     report = DemoReport(
         out=out,
         train={"model": tc.model, "iterations": result.iteration, "best_val_miou": result.best_miou,
-               "history": result.history, "seconds_per_step": round(per_step, 3), "device": str(device),
-               "data": str(root)},
+               "history": result.history, "seconds_per_step": None if per_step != per_step else round(per_step, 3),
+               "device": str(device), "data": str(root), "iters": tc.iters, "log": _log(out / "train")},
         scores=_headline(evaluation), hardness=hardness, export=exported, predict=predicted,
-        seconds={k: round(v, 1) for k, v in seconds.items()},
+        seconds={k: round(v, 1) for k, v in seconds.items()}, samples=samples,
+        classes={"names": loaded.meta.class_names, "palette": loaded.meta.palette},
+        default_weights=offer_default(out / "train") if config.offer_default else {},
     )
     atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     atomic_write_text(out / "report.html", render_demo_report(report.to_dict()))
@@ -209,6 +222,53 @@ def _export(loaded: Any, out: Path, size: tuple[int, int]) -> dict[str, Any]:
 
     options = ExportOptions(height=size[0], width=size[1], overwrite=True)
     return export_model(loaded.model.cpu(), loaded.meta, out / "model.onnx", options, source=str(out / "train")).to_dict()
+
+
+def _log(run: Path) -> list[dict[str, Any]]:
+    """The run's log.jsonl entries (the report draws the training curve from them)."""
+    entries = []
+    for line in (run / "log.jsonl").read_text(errors="replace").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
+
+
+def demo_samples(loaded: Any, root: Path, out: Path, count: int = 3) -> list[dict[str, Any]]:
+    """Pictures of the first ``count`` validation images for the report: image, prediction, ground truth and
+    the importance map with the largest Top-K region (files under ``out/report_images``)."""
+    from .data.cityscapes import CityscapesDataset
+    from .data.normalize import normalize
+    from .inference.predictor import InferenceConfig, Predictor
+    from .viz.samples import SampleView, write_panels
+
+    val = CityscapesDataset(root, "val")
+    predictor = Predictor(loaded.model, InferenceConfig())
+    rows = []
+    for i in range(min(count, len(val))):
+        sample = val[i]
+        image = sample["image"].permute(1, 2, 0).numpy()
+        with torch.no_grad():
+            output = predictor.fornet_outputs(normalize(image, loaded.meta.mean, loaded.meta.std))
+        view = SampleView(
+            sample["name"], image, output.logits[0].argmax(0).cpu().numpy(), sample["mask"].numpy(),
+            torch.sigmoid(output.importance[0, 0].float()).cpu().numpy(), output.masks[0, -1].cpu().numpy() > 0.5,
+        )
+        rows.append({"name": sample["name"], "panels": write_panels(view, out / "report_images", "report_images",
+                                                                    loaded.meta.palette)})
+    return rows
+
+
+def offer_default(run: Path) -> dict[str, Any]:
+    """Make the demo's model the default weights when nothing sets one (no prompt: it may run unattended)."""
+    from .weights.defaults import find_default, store_default
+
+    current = find_default()
+    if current is not None:
+        return {"set": False, "current": current.to_dict(), "this_model": str(run.resolve())}
+    stored, settings = store_default(str(run))
+    return {"set": True, "ref": stored, "settings": str(settings)}
 
 
 def _headline(scores: dict[str, Any]) -> dict[str, Any]:

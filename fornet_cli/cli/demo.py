@@ -38,6 +38,14 @@ def demo(
                       f"{pct(row['error_recall'])} % of the errors (a predicted-boundary band of the same area: "
                       f"{pct(band)} %)", highlight=False)
     err.print(f"ONNX export {'verified' if report.export.get('verified') else 'NOT verified'}: {report.export['path']}")
+    default = report.default_weights
+    if default.get("set"):
+        err.print(f"This model is now your default weights ({default['ref']}): `fornet predict images/ --out masks/` "
+                  "uses it. Change it with `fornet weights default REF`, forget it with `fornet weights default "
+                  "--unset`.", highlight=False)
+    elif default.get("current"):
+        err.print(f"Your default weights stay {default['current']['ref']} (from {default['current']['from']}); to use "
+                  f"this model: fornet weights default {default['this_model']}", highlight=False)
     err.print(f"Done in {time.perf_counter() - start:.0f} s. Report: [bold]{out / 'report.html'}[/bold]")
     if json_out:
         print_json(report.to_dict())

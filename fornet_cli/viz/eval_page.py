@@ -38,18 +38,18 @@ def class_bars(class_iou: dict[str, Any], palette: Sequence[Sequence[int]], titl
     return bar_chart_svg(items, title)  # type: ignore[arg-type]
 
 
-def samples_table(rows: Sequence[dict[str, Any]], kinds: Sequence[tuple[str, str]]) -> str:
-    """A table of images: name and score, then one picture per (kind, caption) in ``kinds``."""
+def samples_table(rows: Sequence[dict[str, Any]], kinds: Sequence[tuple[str, str]], width: int = 256) -> str:
+    """A table of images: name and score, then one picture per (kind, caption) in ``kinds``, ``width`` px wide."""
     heads = "".join(f"<th>{escape(caption)}</th>" for _, caption in kinds)
     body = []
     for row in rows:
         cells = "".join(
             f'<td><img src="{escape(row["panels"][kind])}" alt="{escape(caption)} of {escape(row["name"])}" '
-            f'width="256"></td>' if kind in row["panels"] else "<td>&ndash;</td>"
+            f'width="{width}"></td>' if kind in row["panels"] else "<td>&ndash;</td>"
             for kind, caption in kinds
         )
-        body.append(f'<tr><td class=name>{escape(row["name"])}<br><span class=muted>mIoU '
-                    f'{_pct(row.get("miou"))}&nbsp;%</span></td>{cells}</tr>')
+        score = f'<br><span class=muted>mIoU {_pct(row.get("miou"))}&nbsp;%</span>' if "miou" in row else ""
+        body.append(f'<tr><td class=name>{escape(row["name"])}{score}</td>{cells}</tr>')
     return f'<table class="samples"><tr><th class=name>image</th>{heads}</tr>{"".join(body)}</table>'
 
 
