@@ -11,7 +11,9 @@ from ..model import get_entry, list_models
 from ..model.peers import PEERS
 
 DEFAULT_MODELS: tuple[str, ...] = ("fornet_mbv3", "fornet_r18")
-RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
+# "auto" is what `fornet predict --runtime auto` runs on the device (fornet_cli/inference/runtime.py), labelled
+# with its choice; "compile" is torch.compile of the eager model (compiled during the warm-up, not timed).
+RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime", "compile", "auto")
 # Top-K sweep: r is the largest branch ratio; the variant's ratios are scaled to it (nesting kept;
 # r = 0.4 is the paper's 0.1/0.2/0.3/0.4, r = 0 switches the branches off).
 SWEEP_POINTS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

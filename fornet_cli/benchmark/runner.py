@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..inference.engines import CompiledEngine, EagerEngine, Engine
+from ..inference.runtime import auto_choice
 from ..model import create_model
 from ..model.complexity import count_macs, count_parameters
 from ..model.peers import PEERS, build_peer
@@ -166,26 +168,51 @@ def time_models(models: dict[str, nn.Module], config: BenchmarkConfig) -> dict[s
 
 
 def _contenders(config: BenchmarkConfig, x: torch.Tensor, tmp: Path, say: Progress) -> list[_Contender]:
-    h, w = config.size
     out: list[_Contender] = []
     for name in config.model_names:
-        say(f"building {name}")
-        model, origin = build(name, config.num_classes)
-        params = count_parameters(model)
-        gmacs = count_macs(model, h, w, config.batch) / 1e9
-        ratios = getattr(model, "topk_ratios", None)
-        onnx: _Contender | None = None
-        if "onnxruntime" in config.runtimes:  # exported first, from the float32 CPU model
-            say(f"exporting {name} to ONNX")
-            row = Measurement(name, origin, "onnxruntime", params, gmacs, batch=config.batch, topk_ratios=ratios)
-            run, setup = _onnx_calls(model, name, x, tmp, config)
-            onnx = _Contender(row, run, setup)
-        if "torch" in config.runtimes:
-            row = Measurement(name, origin, "torch", params, gmacs, batch=config.batch, topk_ratios=ratios)
-            out.append(_Contender(row, _eager_call(prepare(model, config), x)))
-        if onnx is not None:
-            out.append(onnx)
+        out += _model_contenders(name, config, x, tmp, say)
     return out
+
+
+def _model_contenders(name: str, config: BenchmarkConfig, x: torch.Tensor, tmp: Path, say: Progress) -> list[_Contender]:
+    """One model in every runtime asked for: eager, onnxruntime, torch.compile and what ``auto`` runs."""
+    h, w = config.size
+    say(f"building {name}")
+    model, origin = build(name, config.num_classes)
+    params = count_parameters(model)
+    gmacs = count_macs(model, h, w, config.batch) / 1e9
+    ratios = getattr(model, "topk_ratios", None)
+    auto = auto_choice(config.device) if "auto" in config.runtimes else None
+    onnx: tuple[Callable[[], Any], Callable[[], Callable[[], Any]]] | None = None
+    if "onnxruntime" in config.runtimes or auto == "onnxruntime":  # exported first, from the float32 CPU model
+        say(f"exporting {name} to ONNX")
+        onnx = _onnx_calls(model, name, x, tmp, config)
+    prepared = prepare(model, config)
+    calls: list[tuple[str, Callable[[], Any], Any]] = []
+    if "torch" in config.runtimes:
+        calls.append(("torch", _eager_call(prepared, x), None))
+    if onnx is not None and "onnxruntime" in config.runtimes:
+        calls.append(("onnxruntime", *onnx))
+    if "compile" in config.runtimes:
+        calls.append(("compile", _engine_call(CompiledEngine(prepared), x), None))
+    if auto == "onnxruntime":
+        assert onnx is not None
+        calls.append((f"auto: {AUTO_LABELS[auto]}", *onnx))
+    elif auto is not None:  # what predict runs: channels_last (and autocast on CUDA) on a copy of the model
+        engine = EagerEngine(prepared, channels_last=True, autocast=torch.float16 if auto == "cuda" else None)
+        calls.append((f"auto: {AUTO_LABELS[auto]}", _engine_call(engine, x), None))
+    return [
+        _Contender(Measurement(name, origin, runtime, params, gmacs, batch=config.batch, topk_ratios=ratios), call, setup)
+        for runtime, call, setup in calls
+    ]
+
+
+AUTO_LABELS = {"onnxruntime": "onnxruntime", "channels_last": "torch channels_last",
+               "cuda": "torch channels_last autocast float16"}
+
+
+def _engine_call(engine: Engine, x: torch.Tensor) -> Callable[[], Any]:
+    return lambda: engine.logits(x)
 
 
 def _eager_call(model: nn.Module, x: torch.Tensor) -> Callable[[], Any]:

@@ -19,7 +19,7 @@ def benchmark(
     size: Annotated[str, typer.Option(help="Input size HxW.")] = "1024x2048",
     batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 1,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    runtime: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(RUNTIMES)} (onnxruntime exports each model to a temporary ONNX file).")] = "torch",
+    runtime: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(RUNTIMES)} (onnxruntime exports each model to a temporary ONNX file; auto: what predict runs on the device, named in the table; compile: torch.compile).")] = "torch",
     runs: Annotated[int, typer.Option(min=1, help="Timed runs per model (interleaved across models).")] = 5,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed runs per model first.")] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for PyTorch and onnxruntime (default: PyTorch's).")] = None,

@@ -102,3 +102,14 @@ def test_cli_markdown_and_usage_errors() -> None:
     assert both.exit_code == 2
     unknown = runner.invoke(app, ["benchmark", "--models", "fornet_r19", "--size", "64x96"])
     assert unknown.exit_code == 1 and "fornet_r18" in unknown.stderr
+
+
+def test_auto_and_compile_rows_name_what_runs() -> None:
+    pytest.importorskip("onnxruntime")
+    from fornet_cli.benchmark.runner import BenchmarkConfig, run_benchmark
+
+    config = BenchmarkConfig(models=("fornet_mbv3",), size=(64, 128), runtimes=("torch", "auto", "compile"), runs=1,
+                             warmup=1, memory=False)
+    rows = run_benchmark(config).rows
+    assert [r.runtime for r in rows] == ["torch", "compile", "auto: onnxruntime"]  # auto: what predict runs on a CPU
+    assert all(len(r.times) == 1 and r.times[0] > 0 for r in rows)
