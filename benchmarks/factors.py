@@ -67,14 +67,19 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     "d_auxres": ("design: d_aux + residual branches", {**TV, **LIN, **AUX, "residual_branches": True}, AUX_LOSS),
     "d_dense": ("design: tv + lin, Top-K 1 (dense branches)", {**TV, **LIN, "topk_ratios": (1.0, 1.0, 1.0, 1.0)}, {}),
     "d_off": ("design: tv + lin, Top-K 0 (branches off)", {**TV, **LIN, "topk_ratios": (0.0, 0.0, 0.0, 0.0)}, {}),
+    "r18": ("design: fornet_r18 (first design)", {"_base": "fornet_r18_v1"}, {}),
+    "r18lin": ("design: fornet_r18 with the linear decoder", {"_base": "fornet_r18_v1", **LIN}, {}),
+    "r18aux": ("design: r18lin, aux classifier, selector on its errors", {"_base": "fornet_r18_v1", **LIN, **AUX},
+               AUX_LOSS),
 }
 
 
 def _register_rows() -> None:
     """Each FoR-Net row is a variant registered under ``factor_<row>`` (in every worker process too)."""
-    base = get_entry("fornet_mbv3").config
     for key, (label, change, _) in ROWS.items():
         if isinstance(change, dict):
+            change = dict(change)
+            base = get_entry(change.pop("_base", "fornet_mbv3_v1")).config
             register_model(f"factor_{key}", replace(base, **change, description=f"factor study: {label}"))
 
 
