@@ -129,10 +129,9 @@ class Runtime:
         return self
 
     def _build(self) -> Engine:
-        if is_exported(self.model):
-            if self.requested == "torch":
-                raise ConfigError("An exported ONNX model runs in onnxruntime; --runtime torch needs PyTorch weights.")
-            self.info.name = "onnxruntime (exported file)"
+        if is_exported(self.model):  # whatever was asked for: the file is an onnxruntime graph
+            if self.requested not in ("auto", "onnxruntime", "torch"):
+                self.info.notes.append(f"an exported ONNX file runs in onnxruntime, not {self.requested}")
             return _Passthrough(self.model)
         choice = self.requested
         if choice == "auto":
