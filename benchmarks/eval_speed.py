@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fornet_cli.data.io import write_png
 from fornet_cli.data.label_png import read_label_png
 from fornet_cli.data.prediction_files import find_ground_truth, match_predictions
 from fornet_cli.devices import default_workers
@@ -111,7 +112,9 @@ def prediction(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
     return pred
 
 
-def write_set(folder: Path, n: int, seed: int) -> tuple[Path, Path]:
+def write_set(folder: Path, n: int, seed: int, pred_writer: str = "fornet") -> tuple[Path, Path]:
+    """Ground truth saved by Pillow (as Cityscapes' scripts save it); predictions as ``fornet predict --format
+    labelid`` writes them (``pred_writer="fornet"``: ``write_png``) or by Pillow at its default level."""
     rng = np.random.default_rng(seed)
     gt_root, pred_dir = folder / "cityscapes", folder / "predictions"
     for i in range(n):
@@ -123,7 +126,11 @@ def write_set(folder: Path, n: int, seed: int) -> tuple[Path, Path]:
         labels, inst = frame(rng)
         Image.fromarray(labels).save(gt_dir / f"{key}_gtFine_labelIds.png")
         Image.fromarray(inst).save(gt_dir / f"{key}_gtFine_instanceIds.png")
-        Image.fromarray(prediction(rng, labels)).save(pred_dir / f"{key}_leftImg8bit.png")
+        pred = prediction(rng, labels)
+        if pred_writer == "fornet":
+            write_png(pred_dir / f"{key}_leftImg8bit.png", pred)
+        else:
+            Image.fromarray(pred).save(pred_dir / f"{key}_leftImg8bit.png")
     return gt_root, pred_dir
 
 
@@ -222,15 +229,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=default_workers())
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pred-writer", choices=("fornet", "pillow"), default="fornet",
+                    help="who writes the generated predictions: fornet predict's writer, or Pillow (level 6)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, {_cpu_name()}; Python {platform.python_version()}; workers {args.workers}")
     tmp = Path(tempfile.mkdtemp(prefix="fornet-eval-bench-"))
     try:
         start = time.perf_counter()
-        gt_root, pred_dir = write_set(tmp / "generated", args.images, args.seed)
+        gt_root, pred_dir = write_set(tmp / "generated", args.images, args.seed, args.pred_writer)
         print(f"generated {args.images} frames in {time.perf_counter() - start:.1f} s")
         print(f"load average before: {_load()}")
-        bench("Generated 1024x2048 frames", pred_dir, gt_root, args.rounds, args.workers, tmp)
+        bench(f"Generated 1024x2048 frames, predictions written by {args.pred_writer}", pred_dir, gt_root, args.rounds, args.workers, tmp)
         if FIXTURES.is_dir():
             pred = FIXTURES / "predictions" / "hrnet_ocr_w48"
             bench("Real fixtures (HRNet-OCR predictions)", pred, FIXTURES, max(args.rounds, 5), args.workers, tmp)

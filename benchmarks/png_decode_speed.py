@@ -1,14 +1,19 @@
-"""Label PNG decoding: Pillow, torchvision's ``decode_png`` and OpenCV's ``imdecode`` on the same files.
+"""PNG decoding and encoding: Pillow, torchvision's ``decode_png``, OpenCV, imagecodecs (libpng) and pyspng
+(libspng, when installed) on the same files; and the encoders that write label maps.
 
 Decodes generated 1024 x 2048 label files (``eval_speed.frame``: 8-bit labelIds, 16-bit instanceIds, 8-bit
 predictions, and the predictions saved as palette PNGs) and, when present, the genuine Cityscapes files
 under ``shared/fixtures`` (read in place), in one process and interleaved rounds. Every decoder must give
 the array Pillow gives (``np.array(Image.open(f))``, as the official evaluator reads files) bit for bit;
 a decoder that gives another array for a kind of file is reported and not timed on it. The bytes are read
-once beforehand: this times decoding, not the disk. Report ratios, not absolute times.
+once beforehand: this times decoding, not the disk. Report ratios, not absolute times. ``--photos`` adds the
+fixture's RGB frames (what `fornet predict` decodes). The encoder race writes generated label maps with each
+encoder and reports encoding time, file size and the decoding time of the result (every file must decode to
+the same array).
 
     python benchmarks/png_decode_speed.py --images 4 --rounds 15
     python benchmarks/png_decode_speed.py --images 4 --rounds 15 --threads 2
+    python benchmarks/png_decode_speed.py --images 4 --rounds 9 --photos --encoders
 """
 
 from __future__ import annotations
@@ -52,15 +57,81 @@ def torchvision(data: bytes) -> np.ndarray:
     return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
 
 
-def opencv(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+def opencv_rgb(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return image[..., ::-1] if image is not None and image.ndim == 3 else image
 
 
 DECODERS: dict[str, Callable[[bytes], np.ndarray]] = {
     "Pillow": pillow,
     "torchvision decode_png": torchvision,
-    "cv2.imdecode IMREAD_UNCHANGED": opencv,
+    "cv2.imdecode IMREAD_UNCHANGED": opencv_rgb,
 }
+try:
+    import imagecodecs
+
+    DECODERS["imagecodecs png_decode (fornet)"] = imagecodecs.png_decode
+except ImportError:
+    imagecodecs = None
+try:
+    import pyspng
+
+    DECODERS["pyspng"] = pyspng.load
+except ImportError:
+    pass
+
+
+def encoders() -> dict[str, Callable[[np.ndarray], bytes]]:
+    def pil(level: int) -> Callable[[np.ndarray], bytes]:
+        def encode(a: np.ndarray) -> bytes:
+            buf = io.BytesIO()
+            Image.fromarray(a).save(buf, format="PNG", compress_level=level)
+            return buf.getvalue()
+        return encode
+
+    found = {"Pillow level 6 (default)": pil(6), "Pillow level 1": pil(1),
+             "cv2.imencode (default)": lambda a: cv2.imencode(".png", a)[1].tobytes()}
+    if imagecodecs is not None:
+        from fornet_cli.data.png import encode as fornet_encode
+
+        found["imagecodecs Up filter, level 3 (fornet)"] = fornet_encode  # type: ignore[assignment]
+        found["imagecodecs level 1, Sub filter, RLE (OpenCV's fast settings)"] = lambda a: imagecodecs.png_encode(
+            a, level=1, strategy=3, filter=imagecodecs.PNG.FILTER.SUB)
+    return found
+
+
+def encoder_race(arrays: list[np.ndarray], rounds: int) -> None:
+    print(f"\n### Encoding {len(arrays)} generated label maps (8-bit, 1024 x 2048): ms per file, median of {rounds}\n")
+    print("| encoder | encode ms | kB per file | decode ms (Pillow) | decode ms (fornet's reader) |")
+    print("| --- | --- | --- | --- | --- |")
+    from fornet_cli.data.label_png import read_label_png
+
+    for name, encode in encoders().items():
+        files = [encode(a) for a in arrays]
+        assert all(np.array_equal(pillow(f), a) for f, a in zip(files, arrays)), name
+        enc, dec, ours = [], [], []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            files = [encode(a) for a in arrays]
+            enc.append((time.perf_counter() - start) / len(arrays))
+            start = time.perf_counter()
+            for f in files:
+                pillow(f)
+            dec.append((time.perf_counter() - start) / len(arrays))
+            paths = []
+            for i, f in enumerate(files):
+                path = Path(f"/tmp/fornet-png-race-{os.getpid()}-{i}.png")
+                path.write_bytes(f)
+                paths.append(path)
+            start = time.perf_counter()
+            for path in paths:
+                read_label_png(path)
+            ours.append((time.perf_counter() - start) / len(arrays))
+            for path in paths:
+                path.unlink()
+        size = sum(map(len, files)) / len(files) / 1024
+        print(f"| {name} | {1000 * statistics.median(enc):.2f} | {size:.0f} | {1000 * statistics.median(dec):.2f} | "
+              f"{1000 * statistics.median(ours):.2f} |")
 
 
 def _png(array: np.ndarray, mode: str | None = None) -> bytes:
@@ -87,10 +158,10 @@ def generated(n: int, seed: int) -> dict[str, list[bytes]]:
     return kinds
 
 
-def fixtures() -> dict[str, list[bytes]]:
+def fixtures(photos: bool = False) -> dict[str, list[bytes]]:
     kinds: dict[str, list[bytes]] = {}
     for path in sorted(FIXTURES.glob("cityscapes-*/**/*.png")):
-        if "leftImg8bit" in path.parts:  # photos, not label maps
+        if "leftImg8bit" in path.parts and not photos:  # photos, not label maps
             continue
         with Image.open(path) as im:
             mode = im.mode
@@ -142,14 +213,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="decode each kind's files on this many threads")
+    ap.add_argument("--photos", action="store_true", help="also the fixture's RGB frames (leftImg8bit)")
+    ap.add_argument("--encoders", action="store_true", help="also race the encoders on generated label maps")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"machine: {os.cpu_count()} cores, {_cpu_name()}; Pillow {Image.__version__}, "
           f"torch {torch.__version__}, opencv {cv2.__version__}, OpenCV threads {cv2.getNumThreads()}")
     race(f"{args.images} generated 1024x2048 frames", generated(args.images, args.seed), args.rounds, args.threads)
-    real = fixtures()
+    real = fixtures(args.photos)
     if real:
         race("Cityscapes files in shared/fixtures", real, args.rounds, args.threads)
+    if args.encoders:
+        rng = np.random.default_rng(args.seed)
+        encoder_race([prediction(rng, frame(rng)[0]) for _ in range(args.images)], args.rounds)
 
 
 if __name__ == "__main__":
