@@ -6,7 +6,8 @@ read in place), end to end: decode, normalise, the model, argmax, encode and wri
 Rounds are interleaved (each round runs every contender once, in an order rotated by one), after one untimed
 warm-up round that also builds each runtime (the ONNX export, the first-image check against eager PyTorch).
 Models have random weights (speed does not depend on them) unless ``--weights`` names a checkpoint for the
-agreement figure. Every registered variant can be named with ``--models``, so the benchmark follows the
+agreement figure. Besides wall time, each pass's CPU time (``time.process_time``: every thread of this
+process) is reported: on a machine that others load it says what a pass costs where the wall time cannot. Every registered variant can be named with ``--models``, so the benchmark follows the
 model zoo as it changes. Report ratios, not absolute times, and the load average printed with them.
 
     python benchmarks/predict_speed.py --rounds 3                      # predict, eval --weights, show-hardness
@@ -15,7 +16,8 @@ model zoo as it changes. Report ratios, not absolute times, and the load average
 
 Masks agreement: the share of pixels where a runtime's trainid masks equal plain eager PyTorch's (same model,
 same frames). Memory: the peak resident memory (``ru_maxrss`` of the child, from ``wait4``) of ``fornet predict``
-processes on N generated frames (10 distinct 1024 x 2048 scenes, hard-linked N/10 times each).
+processes on N generated frames (10 distinct scenes of ``--frame-size``, hard-linked N/10 times each); the
+graph is exported into a fresh cache by a first run on one frame, which is not reported.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Contender:
     runtime: str
     run: Callable[[Path], Any]  # one end-to-end pass, writing under the folder given
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # CPU seconds of this process (all threads) per pass
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,16 +96,20 @@ def _race(contenders: list[Contender], rounds: int, work: Path, title: str) -> s
         order = contenders[r % len(contenders):] + contenders[: r % len(contenders)]
         for c in order:
             out = work / f"round{r}" / _slug(c.label)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             c.run(out)
             c.times.append(time.perf_counter() - start)
+            c.cpu.append(time.process_time() - cpu)
             print(f"[{title}] round {r + 1}/{rounds} {c.label}: {c.times[-1]:.2f} s", file=sys.stderr)
     lines = [f"\n### {title}\n", f"load average before {load_before}, after {_load()}; median of {rounds} "
              "interleaved rounds after a warm-up round\n",
-             "| contender | runtime that ran | s per pass | x first row |", "| --- | --- | ---: | ---: |"]
-    base = contenders[0].median
+             "| contender | runtime that ran | s per pass | x first row | CPU s per pass | x first row (CPU) |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    base, base_cpu = contenders[0].median, statistics.median(contenders[0].cpu)
     for c in contenders:
-        lines.append(f"| {c.label} | {c.info.get('ran', c.runtime)} | {c.median:.2f} | {base / c.median:.2f}x |")
+        cpu = statistics.median(c.cpu)
+        lines.append(f"| {c.label} | {c.info.get('ran', c.runtime)} | {c.median:.2f} | {base / c.median:.2f}x | "
+                     f"{cpu:.2f} | {base_cpu / cpu:.2f}x |")
     return "\n".join(lines)
 
 
@@ -128,8 +135,8 @@ def predict_section(models: list[str], runtimes: list[str], rounds: int, work: P
 
             contenders.append(Contender(f"{name} --runtime {runtime}", name, runtime, run))
     table = _race(contenders, rounds, work, f"fornet predict, {len(frames)} fixture frames (2048 x 1024), --format trainid")
-    table += "\n\n| contender | images/s |\n| --- | ---: |\n" + "\n".join(
-        f"| {c.label} | {len(frames) / c.median:.2f} |" for c in contenders)
+    table += ("\n\n| contender | images/s | images per CPU-second |\n| --- | ---: | ---: |\n" + "\n".join(
+        f"| {c.label} | {len(frames) / c.median:.2f} | {len(frames) / statistics.median(c.cpu):.2f} |" for c in contenders))
     return table + "\n\n" + _agreement(contenders, work, rounds)
 
 
@@ -191,7 +198,7 @@ def hardness_section(models: list[str], runtimes: list[str], rounds: int, work: 
 # ------------------------------------------------------------------------------------------------ memory
 
 
-def memory_section(counts: list[int], work: Path, runtime: str) -> str:
+def memory_section(counts: list[int], work: Path, runtime: str, size: tuple[int, int] = (1024, 2048)) -> str:
     """Peak RSS of `fornet predict` child processes on N generated frames."""
     from fornet_cli.data.io import write_png
     from fornet_cli.data.scenes import render_scene
@@ -201,10 +208,10 @@ def memory_section(counts: list[int], work: Path, runtime: str) -> str:
     save_pretrained(model, model_dir, meta)
     distinct = work / "distinct"
     for i in range(10):
-        write_png(distinct / f"scene{i}.png", render_scene(np.random.default_rng(i), (1024, 2048)).image)
-    lines = [f"\n### Peak memory of `fornet predict --runtime {runtime}` on generated 1024 x 2048 frames\n",
+        write_png(distinct / f"scene{i}.png", render_scene(np.random.default_rng(i), size).image)
+    lines = [f"\n### Peak memory of `fornet predict --runtime {runtime}` on generated {size[0]} x {size[1]} frames\n",
              f"load average {_load()}\n", "| frames | peak RSS (MiB) | seconds | images/s |", "| ---: | ---: | ---: | ---: |"]
-    for n in counts:
+    for n in [1, *counts]:  # a first, unreported run exports the graph into the cache
         inputs = work / f"frames{n}"
         for i in range(n):
             (inputs / f"{i // 100:03d}").mkdir(parents=True, exist_ok=True)
@@ -217,7 +224,8 @@ def memory_section(counts: list[int], work: Path, runtime: str) -> str:
         seconds = time.perf_counter() - start
         if status != 0:
             raise SystemExit(f"fornet predict failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-        lines.append(f"| {n} | {usage.ru_maxrss / 1024:.0f} | {seconds:.1f} | {n / seconds:.2f} |")
+        if n in counts:
+            lines.append(f"| {n} | {usage.ru_maxrss / 1024:.0f} | {seconds:.1f} | {n / seconds:.2f} |")
         shutil.rmtree(inputs)
         shutil.rmtree(work / f"out{n}")
     return "\n".join(lines)
@@ -232,6 +240,7 @@ def main() -> None:
     ap.add_argument("--sections", default="predict,eval,hardness,memory")
     ap.add_argument("--hardness-models", default="fornet_mbv3", help="models for the eval and show-hardness sections")
     ap.add_argument("--frames", default="10,1000", help="frame counts of the memory section")
+    ap.add_argument("--frame-size", default="1024x2048", help="HxW of the memory section's generated frames")
     ap.add_argument("--weights", default=None, help="a checkpoint for every fornet model (default: random weights)")
     ap.add_argument("--json", type=Path, default=None, help="also write the tables' text to this JSON file")
     args = ap.parse_args()
@@ -250,7 +259,8 @@ def main() -> None:
             "predict": lambda: predict_section(models, runtimes, args.rounds, work / "predict", args.weights),
             "eval": lambda: eval_section(hard_models, runtimes, args.rounds, work / "eval", args.weights),
             "hardness": lambda: hardness_section(hard_models, runtimes, args.rounds, work / "hardness", args.weights),
-            "memory": lambda: memory_section([int(n) for n in args.frames.split(",")], work / "memory", runtimes[0]),
+            "memory": lambda: memory_section([int(n) for n in args.frames.split(",")], work / "memory", runtimes[0],
+                                             tuple(int(v) for v in args.frame_size.split("x"))),  # type: ignore[arg-type]
         }
         for name in sections:
             tables[name] = steps[name]()

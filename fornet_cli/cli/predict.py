@@ -15,6 +15,7 @@ from ..devices import resolve_device
 from ..export.onnx_session import is_onnx_file, load_onnx
 from ..inference.predict import FORMATS, PredictConfig, PredictSummary, predict_images
 from ..inference.predictor import InferenceConfig, Predictor
+from ..pipeline import release_large_buffers
 from ..weights.format import ModelMeta
 from ..weights.resolve import load_weights
 from .console import err, image_progress, print_json
@@ -60,6 +61,7 @@ def predict(
     if classes is not None:
         _use_colors(loaded, classes)
     rank, world = _rank(), int(os.environ.get("WORLD_SIZE", "1"))
+    release_large_buffers()  # memory stays flat over thousands of images (pipeline.py says why)
     predictor = Predictor(loaded.model, inference, notify=lambda line: err.print(line, highlight=False) if rank == 0 else None)
     if rank == 0:
         err.print(f"Model: {loaded.meta.architecture} ({loaded.meta.num_classes} classes) from {loaded.source} on {dev}", highlight=False)
