@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from study import base_config, run_one, selector_recall
+from study import base_config, job
 
 from fornet_cli.data.synth import ensure_synth_dataset
 from fornet_cli.fsutil import atomic_write_text
@@ -92,26 +92,6 @@ def row_config(base: TrainConfig, key: str, seed: int) -> TrainConfig:
     return replace(base, model=model, seed=seed, loss=replace(base.loss, **loss))
 
 
-def _train_ce(run: Path, last: int = 50) -> float | None:
-    """Mean training cross-entropy over the last ``last`` logged iterations (from log.jsonl)."""
-    lines = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
-    steps = [e for e in lines if "ce" in e]
-    if not steps:
-        return None
-    top = steps[-1]["iter"]
-    tail = [e["ce"] for e in steps if e["iter"] > top - last]
-    return statistics.mean(tail)
-
-
-def _job(args: tuple[TrainConfig, Path, int]) -> dict:
-    config, out, threads = args
-    torch.set_num_threads(threads)
-    record = run_one(config, out)
-    record["train_ce"] = _train_ce(out)
-    record["selector"] = selector_recall(out, Path(config.root))  # type: ignore[arg-type]
-    return record
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default=",".join(ROWS))
@@ -130,7 +110,7 @@ def main() -> None:
     jobs = [(row_config(base, k, s), out / f"{k}-seed{s}", args.threads) for s in seeds for k in keys]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        records = list(pool.map(_job, jobs))
+        records = list(pool.map(job, jobs))
     results: dict[str, list[dict]] = {k: [] for k in keys}
     for (config, path, _), record in zip(jobs, records):
         results[path.name.rsplit("-seed", 1)[0]].append({"seed": config.seed, **record})

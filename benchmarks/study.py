@@ -2,18 +2,21 @@
 
 Same generated data, same recipe, same budget, same seeds for every row:
 
-  a  fornet_mbv3 as defined (Top-K ratios 0.1/0.2/0.3/0.4, selector loss on)
+  a  fornet_mbv3 as defined (Top-K ratios 0.1/0.2/0.3/0.4, the selector learns the auxiliary errors)
   b  the same with Top-K ratios 0 (branches off)
   c  the same with Top-K ratios 1 (dense branches: every position, no selection)
-  d  the same without the selector loss (selector learns only through the straight-through estimator)
+  d  the same with the paper's selector target (ground-truth boundary band, BCE)
   e  torchvision lraspp_mobilenet_v3_large, trained the same way (CE + Dice)
 
 Each run trains from scratch with the cpu-quick recipe for --iters iterations and is scored on the
-validation split at its last iteration (not its best, so no row is picked after the fact). Latency is
+validation split at its last iteration (not its best, so no row is picked after the fact). For FoR-Net rows
+the selector's region is scored too: at each Top-K ratio, the share of the validation errors inside it,
+next to the area-matched predicted-boundary band, the logit-gap rule and the grid ceiling. Latency is
 measured once per row at --latency-size, all rows interleaved in one process. Runs already in --out are
-reused, so an interrupted study continues where it stopped.
+reused, so an interrupted study continues where it stopped (a run cut short starts again).
 
-    python benchmarks/study.py                                 # 5 rows x 3 seeds, about 52 minutes on 2 idle CPU cores
+    python benchmarks/study.py --jobs 2 --threads 1            # 5 rows x 3 seeds, about an hour on 2 CPU cores
+    python benchmarks/study.py --rows a,e --iters 800 --jobs 2 --threads 1 --out runs/study800
     python benchmarks/study.py --seeds 0,1,2,3,4 --iters 2000 --device cuda --train 400 --size 512x1024
 """
 
@@ -21,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,7 +45,8 @@ ROWS = {
     "a": ("FoR-Net (mbv3), Top-K 0.1-0.4", {}),
     "b": ("same, Top-K 0 (branches off)", {"topk_ratios": (0.0, 0.0, 0.0, 0.0)}),
     "c": ("same, Top-K 1 (dense branches)", {"topk_ratios": (1.0, 1.0, 1.0, 1.0)}),
-    "d": ("same, no selector loss", {"loss": LossConfig(selector_weight=0.0)}),
+    "d": ("same, the paper's selector target (boundary band, BCE)",
+          {"loss": LossConfig(selector_target="boundary", selector_fit="bce")}),
     "e": ("torchvision LRASPP MobileNetV3-L", {"model": "lraspp_mobilenet_v3_large"}),
 }
 
@@ -72,6 +78,26 @@ def run_one(config: TrainConfig, out: Path) -> dict:
     record = {"iter": final["iter"], "miou": final["miou"], "boundary_iou": final.get("boundary_iou"),
               "thin_miou": final.get("thin_miou"), "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write_text(done, json.dumps(record) + "\n")
+    return record
+
+
+def train_ce(run: Path, last: int = 50) -> float | None:
+    """Mean training cross-entropy over the last ``last`` logged iterations (from log.jsonl)."""
+    lines = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    steps = [e for e in lines if "ce" in e]
+    if not steps:
+        return None
+    top = steps[-1]["iter"]
+    return statistics.mean(e["ce"] for e in steps if e["iter"] > top - last)
+
+
+def job(args: tuple[TrainConfig, Path, int]) -> dict:
+    """One run in a worker process with ``threads`` threads: its scores, training CE and selector recall."""
+    config, out, threads = args
+    torch.set_num_threads(threads)
+    record = run_one(config, out)
+    record["train_ce"] = train_ce(out)
+    record["selector"] = selector_recall(out, Path(config.root))  # type: ignore[arg-type]
     return record
 
 
@@ -148,41 +174,57 @@ def main() -> None:
     ap.add_argument("--crop", default="256x256")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (each with --threads threads)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--latency-size", default="1024x2048")
-    ap.add_argument("--latency-runs", type=int, default=5)
+    ap.add_argument("--latency-runs", type=int, default=5, help="0: no latency measurement")
     ap.add_argument("--out", default="runs/study")
     args = ap.parse_args()
     keys, seeds = args.rows.split(","), [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
-    size = _size(args.size)
-    root = ensure_synth_dataset(out / "data", args.train, args.val, size, 0)  # one set for every run
+    root = ensure_synth_dataset(out / "data", args.train, args.val, _size(args.size), 0)  # one set for every run
     base = base_config(root, args.iters, _size(args.crop), args.batch, args.device)
     t0 = time.perf_counter()
+    # seeds outermost: a partial study still has every row
+    todo = [(row_config(base, k, s), out / f"{k}-seed{s}", args.threads) for s in seeds for k in keys]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        records = list(pool.map(job, todo))
     results: dict[str, list[dict]] = {k: [] for k in keys}
-    for seed in seeds:  # seeds outermost: a partial study still has every row
-        for key in keys:
-            record = run_one(row_config(base, key, seed), out / f"{key}-seed{seed}")
-            results[key].append(record)
-            print(f"{key} seed {seed}: mIoU {record['miou']:.4f} ({record['seconds']} s)", flush=True)
-    lat = latency(base, keys, _size(args.latency_size), args.latency_runs)
+    for (config, path, _), record in zip(todo, records):
+        results[path.name.rsplit("-seed", 1)[0]].append({"seed": config.seed, **record})
+    lat = latency(base, keys, _size(args.latency_size), args.latency_runs) if args.latency_runs else {}
     summary = {
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
         "settings": vars(args),
         "train_seconds": round(time.perf_counter() - t0, 1),
-        "rows": {k: {"label": ROWS[k][0], "runs": results[k], "latency_s": lat[k]} for k in keys},
+        "rows": {k: {"label": ROWS[k][0], "runs": results[k], "latency_s": lat.get(k)} for k in keys},
     }
     atomic_write_text(out / "study.json", json.dumps(summary, indent=2) + "\n")
-    ref = lat[keys[0]]
     print(f"\n{len(seeds)} seeds ({args.seeds}), {args.iters} iterations each, {args.train}+{args.val} generated "
-          f"images at {args.size}; mean ± standard deviation over seeds; latency at {args.latency_size}, batch 1.\n")
-    print("| row | model | mIoU (%) | boundary mIoU (%) | thin-class mIoU (%) | latency (s) | x row a |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for k in keys:
+          f"images at {args.size}; mean ± standard deviation over seeds; paired differences from row a.\n")
+    print(table(summary))
+
+
+def table(summary: dict) -> str:
+    """Markdown: each row's mean ± sd, its paired difference from row a per seed, latency."""
+    rows = summary["rows"]
+    ref = {r["seed"]: r for r in rows.get("a", {}).get("runs", [])}
+    lat_a = rows.get("a", {}).get("latency_s")
+    lines = ["| row | model | mIoU (%) | vs a, per seed (points) | boundary mIoU (%) | thin-class mIoU (%) | "
+             "train CE | latency (s) |", "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for key, row in rows.items():
+        runs = row["runs"]
         cells = []
         for metric in ("miou", "boundary_iou", "thin_miou"):
-            m, s = _stats([r[metric] for r in results[k]])
+            m, s = _stats([r[metric] for r in runs])
             cells.append(f"{100 * m:.1f} ± {100 * s:.1f}")
-        print(f"| {k} | {ROWS[k][0]} | {' | '.join(cells)} | {lat[k]:.3f} | {lat[k] / ref:.2f} |")
+        diffs = ", ".join(f"{100 * (r['miou'] - ref[r['seed']]['miou']):+.1f}" for r in runs if r["seed"] in ref)
+        ce, _ = _stats([r.get("train_ce") for r in runs])
+        lat = row.get("latency_s")
+        lat_cell = "-" if lat is None else f"{lat:.3f}" + (f" ({lat / lat_a:.2f}x a)" if lat_a else "")
+        lines.append(f"| {key} | {row['label']} | {cells[0]} | {diffs if key != 'a' else '-'} | {cells[1]} | "
+                     f"{cells[2]} | {ce:.3f} | {lat_cell} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,8 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 
 TORCHVISION_BACKBONES: tuple[str, ...] = ("tv_mobilenet_v3_large",)
+# The timm architecture whose ImageNet weights each torchvision backbone loads (load_timm_weights)
+IMAGENET_ARCHITECTURE: dict[str, str] = {"tv_mobilenet_v3_large": "mobilenetv3_large_100"}
 
 
 class TorchvisionMobileNetV3(nn.Module):

@@ -27,25 +27,39 @@ class LossConfig:
     ohem_thresh: float = 0.7  # keep pixels whose true-class probability is below this ...
     ohem_min_kept: int = 100_000  # ... but at least this many per batch
     # What the selector learns and how (selector.py): the paper's boundary band with BCE, or (ours) where the
-    # final or the auxiliary prediction errs, fitted with BCE or as a ranking.
-    selector_target: str = "boundary"
-    selector_fit: str = "bce"
-    aux_weight: float = 0.0  # cross-entropy of the auxiliary classifier (variants that have one)
+    # final or the auxiliary prediction errs, fitted with BCE or as a ranking. "auto": the auxiliary
+    # prediction's errors, ranked, for a model with an auxiliary classifier (our v2 variants, docs/STUDY.md);
+    # the paper's band with BCE for every other model (fornet_r101 among them).
+    selector_target: str = "auto"
+    selector_fit: str = "auto"
+    aux_weight: float = 0.4  # cross-entropy of the auxiliary classifier (only models that have one)
     ignore_index: int = IGNORE
 
     def __post_init__(self) -> None:
         if min(self.ce_weight, self.dice_weight, self.selector_weight, self.aux_weight) < 0:
             raise ConfigError("Loss weights must not be negative (0 turns a term off).")
-        if self.selector_target not in selector.SELECTOR_TARGETS or self.selector_fit not in selector.SELECTOR_LOSSES:
+        if (self.selector_target not in ("auto", *selector.SELECTOR_TARGETS)
+                or self.selector_fit not in ("auto", *selector.SELECTOR_LOSSES)):
             raise ConfigError(
-                f"selector_target must be one of {', '.join(selector.SELECTOR_TARGETS)} and selector_fit one of "
-                f"{', '.join(selector.SELECTOR_LOSSES)}; got {self.selector_target!r} and {self.selector_fit!r}."
+                f"selector_target must be auto or one of {', '.join(selector.SELECTOR_TARGETS)} and selector_fit "
+                f"auto or one of {', '.join(selector.SELECTOR_LOSSES)}; got {self.selector_target!r} and {self.selector_fit!r}."
             )
         if not 0.0 < self.ohem_thresh <= 1.0 or self.ohem_min_kept < 1:
             raise ConfigError(
                 f"OHEM needs a threshold in (0, 1] and at least 1 kept pixel; got ohem_thresh={self.ohem_thresh}, "
                 f"ohem_min_kept={self.ohem_min_kept}."
             )
+
+
+def resolve_selector(config: LossConfig, has_aux: bool) -> tuple[str, str]:
+    """The selector's (target, fit) once "auto" is decided by the model (see LossConfig)."""
+    target = config.selector_target
+    if target == "auto":
+        target = "aux_error" if has_aux else "boundary"
+    fit = config.selector_fit
+    if fit == "auto":
+        fit = "bce" if target == "boundary" else "rank"
+    return target, fit
 
 
 class LossTerms(NamedTuple):
@@ -138,8 +152,8 @@ class FornetLoss(torch.nn.Module):
         dice = dice_loss(logits, labels, c.ignore_index) if c.dice_weight else zero
         sel = zero
         if c.selector_weight and z is not None:
-            sel = selector_loss(z, labels, c.ignore_index, target=c.selector_target, fit=c.selector_fit,
-                                logits=logits, aux=aux)
+            target, fit = resolve_selector(c, has_aux=aux is not None)
+            sel = selector_loss(z, labels, c.ignore_index, target=target, fit=fit, logits=logits, aux=aux)
         aux_ce = zero
         if c.aux_weight and aux is not None:
             up = F.interpolate(aux.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import hub
 from ..errors import WeightsError
 from ..model import get_entry
+from ..model.backbone import IMAGENET_ARCHITECTURE
 
 
 def imagenet_weights(model_name: str) -> Path:
@@ -43,6 +44,7 @@ def backbone_init(pretrained: bool | str, model_name: str) -> Path | None:
     if spec.kind != "backbone":
         raise WeightsError(f"{spec.name!r} is a {spec.kind} checkpoint, not ImageNet backbone weights.")
     expected = get_entry(model_name).config.backbone
+    expected = IMAGENET_ARCHITECTURE.get(expected, expected)
     if spec.architecture != expected:
         raise WeightsError(f"{spec.name!r} are weights for {spec.architecture}, but {model_name} uses {expected}.")
     weights, _ = hub.download_spec(spec)

@@ -97,6 +97,10 @@ class ModelMeta:
         return meta
 
 
+# Variants whose registered design changed, and the name their first design is kept under.
+REDESIGNED: dict[str, str] = {"fornet_mbv3": "fornet_mbv3_v1", "fornet_r18": "fornet_r18_v1"}
+
+
 def _check_range(key: str, value: Any, source: str) -> None:
     lo, hi = _LIMITS[key]
     if not isinstance(value, int) or not lo <= value <= hi:
@@ -162,9 +166,15 @@ def check_shapes(meta: ModelMeta, state: dict[str, torch.Tensor], source: str, c
         parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
                  f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
                  f"{len(wrong)} of another shape or type (e.g. {wrong[0]})" if wrong else ""]
+        hint = " Use the config.json that was saved with these weights."
+        if not meta.model_config and meta.architecture in REDESIGNED:
+            # A file that names its variant without describing it: it may predate the redesign (fornet 0.2).
+            hint = (f" {meta.architecture} was redesigned in fornet 0.2 (docs/STUDY.md); weights of the first "
+                    f"design load as {REDESIGNED[meta.architecture]}: set \"architecture\" to that name in "
+                    f"{config_source}.")
         raise WeightsError(
             f"The weights in {source} do not match the architecture in {config_source}: "
-            + "; ".join(p for p in parts if p) + ". Use the config.json that was saved with these weights."
+            + "; ".join(p for p in parts if p) + "." + hint
         )
 
 

@@ -75,7 +75,11 @@ def test_every_parameter_receives_a_gradient(model: FornetModel) -> None:
     target = torch.randint(0, 5, (2, 64, 96))
     model.zero_grad(set_to_none=True)
     out = model.forward_all(x)
-    torch.nn.functional.cross_entropy(out.logits, target).backward()
+    loss = torch.nn.functional.cross_entropy(out.logits, target)
+    if out.aux is not None:  # the auxiliary classifier learns from its own loss term only
+        aux = torch.nn.functional.interpolate(out.aux, size=x.shape[-2:], mode="bilinear")
+        loss = loss + torch.nn.functional.cross_entropy(aux, target)
+    loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == [], f"parameters without gradient: {missing}"
 

@@ -89,5 +89,5 @@ def test_the_loss_adds_the_auxiliary_cross_entropy_and_trains_the_selector_on_it
 
 
 def test_unknown_selector_target_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="selector_target must be one of"):
+    with pytest.raises(ConfigError, match="selector_target must be auto or one of"):
         LossConfig(selector_target="edges")
