@@ -48,6 +48,7 @@ from fornet_cli.hardness.show import HardnessConfig, show_hardness
 from fornet_cli.inference.predict import PredictConfig, predict_images
 from fornet_cli.inference.predictor import InferenceConfig, Predictor
 from fornet_cli.model import create_model
+from fornet_cli.model.calibrate import calibrate_batchnorm
 from fornet_cli.model.peers import PEERS, build_peer
 from fornet_cli.weights.format import ModelMeta, meta_for, save_pretrained
 from fornet_cli.weights.resolve import LoadedModel, load_weights
@@ -81,8 +82,8 @@ def _model(name: str, weights: str | None) -> tuple[torch.nn.Module, ModelMeta]:
         return loaded.model, loaded.meta
     torch.manual_seed(0)
     if name in PEERS:
-        return build_peer(name).eval(), ModelMeta(name, 19, list(CLASS_NAMES), TRAIN_ID_TO_COLOR[:19].tolist())
-    model = create_model(name).eval()
+        return calibrate_batchnorm(build_peer(name)), ModelMeta(name, 19, list(CLASS_NAMES), TRAIN_ID_TO_COLOR[:19].tolist())
+    model = calibrate_batchnorm(create_model(name))
     return model, meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist())
 
 

@@ -55,13 +55,15 @@ def _own_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fornet_mbv3 with random weights (seed 0), saved by the project in the published format."""
+    """A fornet_mbv3 with random weights (seed 0) and calibrated BatchNorm statistics (model/calibrate.py),
+    saved by the project in the published format."""
     import fornet_cli
     from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
+    from fornet_cli.model.calibrate import calibrate_batchnorm
     from fornet_cli.weights.format import meta_for, save_pretrained
 
     torch.manual_seed(0)
-    model = fornet_cli.create_model("fornet_mbv3").eval()
+    model = calibrate_batchnorm(fornet_cli.create_model("fornet_mbv3"))
     folder = tmp_path_factory.mktemp("mbv3-random")
     save_pretrained(model, folder, meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
     with unchanged_folder(folder, "model_dir"):

@@ -26,6 +26,7 @@ from torch import nn
 from ..inference.engines import CompiledEngine, EagerEngine, Engine
 from ..inference.runtime import auto_choice
 from ..model import create_model
+from ..model.calibrate import calibrate_batchnorm
 from ..model.complexity import count_macs, count_parameters
 from ..model.peers import PEERS, build_peer
 from .config import DEFAULT_MODELS, RUNTIMES, SWEEP_POINTS, BenchmarkConfig
@@ -51,10 +52,10 @@ __all__ = [
 
 
 def build(name: str, num_classes: int = 19) -> tuple[nn.Module, str]:
-    """A model by name and its origin: ``paper``, ``ours`` or ``peer``."""
+    """A model by name and its origin: ``paper``, ``ours`` or ``peer`` (random weights, calibrated BatchNorm)."""
     if name in PEERS:
-        return build_peer(name, num_classes), "peer"
-    model = create_model(name, num_classes=num_classes)
+        return calibrate_batchnorm(build_peer(name, num_classes)), "peer"
+    model = calibrate_batchnorm(create_model(name, num_classes=num_classes))
     return model, "paper" if model.config.paper else "ours"
 
 

@@ -3,6 +3,7 @@ verification: every test runs the exported artefact itself and compares."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from fornet_cli.export.exporter import ExportOptions, export_model, export_onnx,
 from fornet_cli.export.model_card import configuration_statement
 from fornet_cli.export.onnx_session import META_KEY, OnnxModel, create_session, load_onnx
 from fornet_cli.inference.predictor import Predictor
+from fornet_cli.model.calibrate import calibrate_batchnorm
 from fornet_cli.weights.checkpoint import save_checkpoint
 from fornet_cli.weights.format import ModelMeta, meta_for
 from fornet_cli.weights.resolve import load_weights
@@ -32,7 +34,7 @@ SMALL = {"height": 128, "width": 256}
 
 def _model(name: str) -> fornet_cli.FornetModel:
     torch.manual_seed(0)
-    return fornet_cli.create_model(name).eval()
+    return calibrate_batchnorm(fornet_cli.create_model(name))  # random weights behave as a model's
 
 
 def _meta(model: fornet_cli.FornetModel, **extra: object) -> ModelMeta:
@@ -94,7 +96,8 @@ def test_dynamic_export_keeps_topk_counts_proportional_to_the_input(mbv3: fornet
         with torch.inference_mode():
             out = mbv3.forward_all(x)
         assert np.array_equal(masks, out.masks.numpy())
-        assert np.abs(logits - out.logits.numpy()).max() < 1e-4
+        ref = out.logits.numpy()
+        assert np.abs(logits - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())  # float32 rounding, relative
 
 
 def test_static_export_is_fixed_to_its_size(mbv3: fornet_cli.FornetModel, tmp_path: Path) -> None:
@@ -105,7 +108,8 @@ def test_static_export_is_fixed_to_its_size(mbv3: fornet_cli.FornetModel, tmp_pa
     assert dims == [1, 3, 96, 128]
     loaded = load_onnx(path, device="cpu")
     x = scene_batch(1, 96, 128, loaded.meta)
-    assert torch.allclose(loaded.model(x), _eager(mbv3, x), atol=1e-4)
+    ref = _eager(mbv3, x)
+    assert torch.allclose(loaded.model(x), ref, atol=1e-5 * max(1.0, ref.abs().max().item()))
     with pytest.raises(ConfigError, match="--mode slide --crop 96x128"):
         loaded.model(scene_batch(1, 64, 128, loaded.meta))
 
@@ -142,6 +146,13 @@ def test_dynamo_exporter_matches_eager(tmp_path: Path) -> None:
 
 def test_half_export_stores_fp16_weights_behind_fp32_inputs(mbv3: fornet_cli.FornetModel, tmp_path: Path) -> None:
     path = tmp_path / "half.onnx"
+    # A random classifier's top two classes are close on about 1 % of the pixels, which fp16 rounding then
+    # flips (the check wants 99 % agreement); a trained model's margins are wider. Spread the class biases, as
+    # training does, so that the check judges the graph; what this test checks is its storage and interface.
+    mbv3 = copy.deepcopy(mbv3)
+    scale = _eager(mbv3, scene_batch(1, 96, 128, _meta(mbv3))).abs().max().item()
+    with torch.no_grad():
+        mbv3.decoder.low.bias.add_(torch.linspace(0.0, scale, mbv3.num_classes))
     result = export_model(mbv3, _meta(mbv3), path, ExportOptions(half=True, height=96, width=128))
     assert all(c.passed for c in result.checks) and "fp16" in result.checks[0].runtime
     model = onnx.load(str(path))

@@ -22,6 +22,7 @@ from fornet_cli.errors import ConfigError, ExportError
 from fornet_cli.inference import onnx_cache
 from fornet_cli.inference.engines import class_argmax
 from fornet_cli.inference.predictor import InferenceConfig, Predictor
+from fornet_cli.model.calibrate import calibrate_batchnorm
 
 pytest.importorskip("onnxruntime")
 runner = CliRunner()
@@ -36,7 +37,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return fornet_cli.create_model("fornet_mbv3").eval()
+    return calibrate_batchnorm(fornet_cli.create_model("fornet_mbv3"))  # random weights behave as a model's
 
 
 def _x(seed: int = 0, h: int = 96, w: int = 160) -> torch.Tensor:
@@ -94,7 +95,7 @@ def test_a_damaged_cache_entry_is_rebuilt(model: torch.nn.Module, cache: Path) -
 
 def test_a_wrong_graph_with_a_valid_record_is_caught_by_the_check_and_deleted(model: torch.nn.Module, cache: Path) -> None:
     torch.manual_seed(1)
-    other = fornet_cli.create_model("fornet_mbv3").eval()  # other weights, the same architecture
+    other = calibrate_batchnorm(fornet_cli.create_model("fornet_mbv3"))  # other weights, the same architecture
     Predictor(other, InferenceConfig(runtime="onnxruntime")).prepare()
     (foreign,) = cache.glob("*.onnx")
     key = onnx_cache.cache_key(model, all_outputs=True)

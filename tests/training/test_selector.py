@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from fornet_cli.errors import ConfigError
-from fornet_cli.training.losses import FornetLoss, LossConfig, selector_loss
+from fornet_cli.training.config import recipe
+from fornet_cli.training.losses import FornetLoss, LossConfig, resolve_selector, selector_loss
 from fornet_cli.training.selector import error_target, fit
 
 
@@ -91,3 +92,21 @@ def test_the_loss_adds_the_auxiliary_cross_entropy_and_trains_the_selector_on_it
 def test_unknown_selector_target_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="selector_target must be auto or one of"):
         LossConfig(selector_target="edges")
+
+
+def test_auto_learns_the_auxiliary_errors_when_the_model_has_them_and_the_band_otherwise() -> None:
+    auto = LossConfig()
+    assert resolve_selector(auto, has_aux=True) == ("aux_error", "rank")  # our v2 variants
+    assert resolve_selector(auto, has_aux=False) == ("boundary", "bce")  # fornet_r101 and the first designs
+    assert resolve_selector(LossConfig(selector_target="error"), has_aux=True) == ("error", "rank")
+    paper = recipe("paper").loss  # the paper's target whatever the model
+    assert resolve_selector(paper, has_aux=True) == ("boundary", "bce") and paper.aux_weight == 0.0
+    torch.manual_seed(0)
+    labels = torch.randint(0, 3, (2, 16, 16))
+    logits, aux = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 4, 4)
+    z = torch.randn(2, 1, 4, 4)
+    got = FornetLoss(LossConfig(dice_weight=0.0))(logits, labels, z, aux).selector
+    want = selector_loss(z, labels, target="aux_error", fit="rank", aux=aux)
+    assert torch.isclose(got, want)
+    band = FornetLoss(LossConfig(dice_weight=0.0))(logits, labels, z).selector
+    assert torch.isclose(band, selector_loss(z, labels, target="boundary", fit="bce"))

@@ -66,3 +66,32 @@ def test_a_folder_without_its_config_is_refused(tmp_path: Path) -> None:
     (tmp_path / CONFIG_NAME).unlink()
     with pytest.raises(WeightsError, match=f"{CONFIG_NAME} is missing"):
         load_pretrained(tmp_path)
+
+
+def test_first_design_weights_under_the_redesigned_name_are_refused_naming_the_change(tmp_path: Path) -> None:
+    """A file that calls itself fornet_mbv3 without describing its architecture (model_config) and holds the
+    first design's tensors: the error says the variant was redesigned and which name loads it."""
+    old = fornet_cli.create_model("fornet_mbv3_v1")
+    meta = meta_for(old, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist())
+    _save(old, tmp_path)
+    config = json.loads((tmp_path / CONFIG_NAME).read_text())
+    config.update(architecture="fornet_mbv3", model_config={})
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="fornet_mbv3 was redesigned in fornet 0.2.*load as fornet_mbv3_v1"):
+        load_pretrained(tmp_path)
+    config["architecture"] = "fornet_mbv3_v1"  # what the message says to do
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    loaded, _ = load_pretrained(tmp_path)
+    assert loaded.config == old.config and meta.model_config == old.config.to_dict()
+
+
+def test_a_first_design_checkpoint_rebuilds_its_own_architecture(tmp_path: Path) -> None:
+    """Files written by fornet 0.1 describe their model (model_config): they keep loading, as the first design."""
+    old = fornet_cli.create_model("fornet_mbv3_v1")
+    meta = meta_for(old, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist())
+    save_pretrained(old, tmp_path, meta)
+    config = json.loads((tmp_path / CONFIG_NAME).read_text())
+    config["architecture"] = "fornet_mbv3"  # as 0.1 named it
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    loaded, _ = load_pretrained(tmp_path)
+    assert loaded.config.decoder == "light" and loaded.config.backbone == "mobilenetv3_large_100"
