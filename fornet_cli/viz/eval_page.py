@@ -50,7 +50,7 @@ def samples_table(rows: Sequence[dict[str, Any]], kinds: Sequence[tuple[str, str
         )
         score = f'<br><span class=muted>mIoU {_pct(row.get("miou"))}&nbsp;%</span>' if "miou" in row else ""
         body.append(f'<tr><td class=name>{escape(row["name"])}{score}</td>{cells}</tr>')
-    return f'<table class="samples"><tr><th class=name>image</th>{heads}</tr>{"".join(body)}</table>'
+    return f'<table class="samples"><tr><th class=name>name</th>{heads}</tr>{"".join(body)}</table>'
 
 
 def _hard_section(hard: dict[str, Any] | None) -> str:
