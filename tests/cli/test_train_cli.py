@@ -110,7 +110,7 @@ def _option_cases(flags: Path) -> list[tuple[list[str], list[str], str, Any]]:
         (["--selector-weight", "0"], [], "loss.selector_weight", 0.0),
         (["--selector-target", "error"], [], "loss.selector_target", "error"),
         (["--selector-fit", "rank"], [], "loss.selector_fit", "rank"),
-        (["--aux-weight", "0.4"], [], "loss.aux_weight", 0.4),
+        (["--aux-weight", "0.7"], [], "loss.aux_weight", 0.7),
         (["--dice-weight", "2"], [], "loss.dice_weight", 2.0),
         (["--ohem"], [], "loss.ohem", True),
         (["--no-ohem"], f, "loss.ohem", False),
