@@ -17,6 +17,7 @@ from readonly import unchanged_folder
 import fornet_cli
 from fornet_cli import hub
 from fornet_cli.errors import ChecksumError, UnknownModelError, WeightsError
+from fornet_cli.model.backbone import IMAGENET_ARCHITECTURE
 from fornet_cli.weights.checkpoint import save_checkpoint
 from fornet_cli.weights.format import meta_for, save_pretrained
 from fornet_cli.weights.resolve import load_weights
@@ -84,7 +85,9 @@ def test_packaged_registry_parses_and_lists_backbones() -> None:
     assert spec.kind == "backbone" and spec.repo_id == "timm/resnet101.tv_in1k" and spec.architecture == "resnet101"
     for name in fornet_cli.list_models():
         weights = fornet_cli.model.get_entry(name).backbone_weights
-        assert weights in specs and specs[weights].architecture == fornet_cli.model.get_entry(name).config.backbone
+        backbone = fornet_cli.model.get_entry(name).config.backbone
+        # a torchvision backbone loads the ImageNet weights of its timm twin
+        assert weights in specs and specs[weights].architecture == IMAGENET_ARCHITECTURE.get(backbone, backbone)
 
 
 @pytest.mark.parametrize("filename", ["../../etc/passwd", "/abs/model.safetensors", "a/../b", "C:model", "a\\b", ""])

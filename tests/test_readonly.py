@@ -48,7 +48,7 @@ def _train_one_batch(model: torch.nn.Module) -> None:
 @pytest.mark.parametrize(
     "change,message",
     [
-        (lambda m: m.decoder.classifier.bias.add_(1.0), "weights"),
+        (lambda m: m.decoder.low.bias.add_(1.0), "weights"),
         (_train_one_batch, "weights"),
         (lambda m: m.train(), "train/eval mode"),
         (lambda m: setattr(m, "topk_ratios", 0.5), "Top-K ratios"),
