@@ -127,7 +127,7 @@ class TorchvisionMobileNetV3(nn.Module):
         from safetensors.torch import load_file
 
         with torch.device("meta"):
-            reference = timm.create_model("mobilenetv3_large_100", features_only=True, out_indices=(4,))
+            reference = timm.create_model(IMAGENET_ARCHITECTURE["tv_mobilenet_v3_large"], features_only=True, out_indices=(4,))
         timm_keys = [k for k in reference.state_dict() if not k.endswith("num_batches_tracked")]
         ours = [k for k in self.features.state_dict() if not k.endswith("num_batches_tracked")]
         try:

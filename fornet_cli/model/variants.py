@@ -90,3 +90,6 @@ register_model("fornet_r18", R18_V2, backbone_weights="resnet18.tv_in1k")
 register_model("fornet_mbv3", MBV3_V2, backbone_weights="mobilenetv3_large_100.ra_in1k")
 register_model("fornet_r18_v1", R18_V1, backbone_weights="resnet18.tv_in1k")
 register_model("fornet_mbv3_v1", MBV3_V1, backbone_weights="mobilenetv3_large_100.ra_in1k")
+
+# Variants whose registered design changed, and the name their first design is kept under.
+REDESIGNED: dict[str, str] = {"fornet_mbv3": "fornet_mbv3_v1", "fornet_r18": "fornet_r18_v1"}

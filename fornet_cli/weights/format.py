@@ -24,6 +24,7 @@ from ..fsutil import atomic_path, atomic_write_text, write_failure
 from ..model.backbone import TORCHVISION_BACKBONES
 from ..model.fornet import DECODERS, FornetConfig, FornetModel
 from ..model.registry import get_entry
+from ..model.variants import REDESIGNED
 
 FORMAT = "fornet"
 FORMAT_VERSION = 1
@@ -95,10 +96,6 @@ class ModelMeta:
         if any(len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) for rgb in meta.palette):
             raise WeightsError(f"{source}: every palette colour must be 3 values in 0..255.")
         return meta
-
-
-# Variants whose registered design changed, and the name their first design is kept under.
-REDESIGNED: dict[str, str] = {"fornet_mbv3": "fornet_mbv3_v1", "fornet_r18": "fornet_r18_v1"}
 
 
 def _check_range(key: str, value: Any, source: str) -> None:
