@@ -70,6 +70,16 @@ RuntimeOpt = Annotated[str, typer.Option(
     "checked against eager PyTorch on the first image), torch (plain eager PyTorch), onnxruntime or compile.")]
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Images (slide: windows) per forward pass; "
                                        "consecutive images of one size are batched. 4-8 pay on a GPU.")]
+FocusOpt = Annotated[float | None, typer.Option(
+    "--focus", min=0.0, max=1.0, metavar="BUDGET",
+    help="Focus inference: run the image at --focus-scale, then at full resolution only the hardest tiles, up to "
+    "this share of the image (0.2 = a fifth). 0: the reduced-scale pass only; 1: every tile.")]
+FocusScaleOpt = Annotated[float, typer.Option("--focus-scale", min=0.05, max=1.0, help="--focus: scale of the first pass.")]
+FocusTileOpt = Annotated[int, typer.Option("--focus-tile", min=16, help="--focus: tile side in pixels.")]
+FocusHaloOpt = Annotated[int, typer.Option("--focus-halo", min=0, help="--focus: context around a tile in pixels.")]
+FocusRankOpt = Annotated[str, typer.Option(
+    "--focus-rank", help="--focus: rank tiles by auto, importance (the selector), uncertainty (the first pass's "
+    "top-2 probability gap) or both. auto: the measured best (docs/FOCUS.md).")]
 RegistryOpt = Annotated[Path | None, typer.Option(help="An extra weights.toml.")]
 TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")]
 
@@ -82,12 +92,17 @@ _INFERENCE_OPTIONS = (  # (name, annotation, default): eval and predict take the
     ("amp", AmpOpt, True),
     ("runtime", RuntimeOpt, "auto"),
     ("batch", BatchOpt, 1),
+    ("focus", FocusOpt, None),
+    ("focus_scale", FocusScaleOpt, 0.5),
+    ("focus_tile", FocusTileOpt, 256),
+    ("focus_halo", FocusHaloOpt, 32),
+    ("focus_rank", FocusRankOpt, "auto"),
 )
-WHOLE_IMAGE_OPTIONS = ("amp", "runtime")  # for commands that run whole images, one view (show-hardness)
+FOCUS_OPTIONS = ("focus", "focus_scale", "focus_tile", "focus_halo", "focus_rank")
 
 
 def inference_options(command: Callable[..., Any] | None = None, *, only: tuple[str, ...] | None = None) -> Any:
-    """Give a command the options ``--mode --crop --stride --tta --amp --runtime --batch`` (or ``only`` those
+    """Give a command the options ``--mode --crop --stride --tta --amp --runtime --batch --focus...`` (or ``only`` those
     named); it receives them as one ``inference: InferenceConfig`` keyword argument (declared once here, for
     every command that runs a model). ``@inference_options`` or ``@inference_options(only=(...))``."""
     if command is None:
@@ -111,7 +126,8 @@ def inference_options(command: Callable[..., Any] | None = None, *, only: tuple[
 
 
 def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool, runtime: str = "auto",
-                     batch: int = 1) -> InferenceConfig:
+                     batch: int = 1, focus: float | None = None, focus_scale: float = 0.5, focus_tile: int = 256,
+                     focus_halo: int = 32, focus_rank: str = "auto") -> InferenceConfig:
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"{runtime!r}: choose from {', '.join(RUNTIMES)}.", param_hint="--runtime")
     return InferenceConfig(
@@ -123,6 +139,11 @@ def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool, ru
         amp=amp,
         runtime=runtime,
         batch_size=batch,
+        focus=focus,
+        focus_scale=focus_scale,
+        focus_tile=focus_tile,
+        focus_halo=focus_halo,
+        focus_rank=focus_rank,
     )
 
 

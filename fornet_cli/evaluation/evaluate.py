@@ -241,8 +241,8 @@ def evaluate_model(
 
     ``data`` yields dicts with ``image`` (normalised float 3 x H x W), ``mask`` (train ids, 255 = ignore,
     H x W), optionally ``instance_ids`` (``id * 1000 + k``, H x W) and ``name``. A map-style dataset is
-    loaded with a DataLoader (``num_workers``). For FoR-Net models in whole mode without TTA the selector's
-    error recall is measured too (``selector=False`` skips it). ``space``: the label set the masks are in
+    loaded with a DataLoader (``num_workers``). For FoR-Net models in whole mode without TTA or focus inference
+    the selector's error recall is measured too (``selector=False`` skips it). ``space``: the label set the masks are in
     (Cityscapes' train ids by default; a folder data set's classes: evaluation/space.py). ``predictor``: run
     the model through this one (e.g. with a runtime and its notifications) instead of a new one.
     """
@@ -251,7 +251,9 @@ def evaluate_model(
     device = predictor.device
     metrics = SegmentationMetrics(per_image=per_image, space=space)
     hard_metrics = HardRegionMetrics(hard, space) if hard is not None else None
-    use_fornet = selector and hasattr(model, "forward_all") and inference.mode == "whole" and inference.num_views == 1
+    # Focus inference computes no full-resolution Top-K masks, so the selector's error recall is not measured.
+    use_fornet = (selector and hasattr(model, "forward_all") and inference.mode == "whole" and inference.num_views == 1
+                  and inference.focus is None)
     total = len(data) if hasattr(data, "__len__") else 0  # type: ignore[arg-type]
     if limit is not None:
         total = min(total, limit) if total else limit

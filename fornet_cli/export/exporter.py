@@ -26,7 +26,16 @@ from ..extras import ONNX_PACKAGES, require_all
 from ..fsutil import atomic_path
 from ..weights.format import ModelMeta
 from .hub_folder import export_hub
-from .onnx_graph import DEFAULT_OPSET, AllOutputs, LogitsOnly, build_graph, check_opset, set_metadata, upcast_fp16
+from .onnx_graph import (
+    ALL_OUTPUTS,
+    DEFAULT_OPSET,
+    AllOutputs,
+    LogitsOnly,
+    build_graph,
+    check_opset,
+    set_metadata,
+    upcast_fp16,
+)
 from .onnx_session import META_KEY, create_session, providers_for
 from .verify import (
     TOLERANCE,
@@ -216,7 +225,7 @@ def export_onnx(
         checks = _verify_onnx(model, meta, tmp, options, say)
         require_passed(checks, "exported ONNX model")
     details = {"exporter": options.exporter, "opset": options.opset, "dynamic": options.dynamic, "half": options.half,
-               "outputs": ["logits", "importance", "masks"] if options.all_outputs else ["logits"]}
+               "outputs": list(ALL_OUTPUTS) if options.all_outputs else ["logits"]}
     name = meta.architecture if meta is not None else type(model).__name__
     return ExportResult("onnx", out, name, checks, time.perf_counter() - start, details)
 
@@ -225,7 +234,7 @@ def onnx_metadata(meta: ModelMeta, options: ExportOptions) -> dict[str, str]:
     """``metadata_props``: the full ModelMeta (``fornet.meta``) and the essentials as separate entries."""
     outputs = "logits: B x num_classes x H x W float32"
     if options.all_outputs:
-        outputs += "; importance: B x 1 x h x w; masks: B x branches x h x w"
+        outputs += "; importance: B x 1 x h x w; masks: B x branches x h x w; pooled: B x C x 1 x 1"
     exporter = "TorchScript-based" if options.exporter == "legacy" else "dynamo"
     return {
         META_KEY: json.dumps(meta.to_dict()),

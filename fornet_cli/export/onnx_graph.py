@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import ConfigError, ExportError
 from ..extras import require
-from ..model.outputs import logits_of
+from ..model.outputs import FocusContext, logits_of
 
 Exporter = Literal["legacy", "dynamo"]
 EXPORTERS: tuple[str, ...] = ("legacy", "dynamo")
@@ -60,10 +60,22 @@ class AllOutputs(nn.Module):
         self.model = model
         self.half_precision = half
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         x = image.half() if self.half_precision else image
         out = self.model.forward_all(x)
-        return _float32(out.logits), _float32(out.importance), _float32(out.masks)
+        return _float32(out.logits), _float32(out.importance), _float32(out.masks), _float32(out.pooled)
+
+
+class FocusTile(nn.Module):
+    """A FoR-Net model run on a tile of a larger image (focus inference): ``(image, pooled, thresholds) ->
+    logits``, with the whole image's global-context input and Top-K thresholds (``FocusContext``)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, pooled: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+        return _float32(self.model.forward_all(image, FocusContext(pooled, thresholds)).logits)
 
 
 def _float32(t: torch.Tensor) -> torch.Tensor:
@@ -72,8 +84,21 @@ def _float32(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype == torch.float32 else t.float()
 
 
+ALL_OUTPUTS: tuple[str, ...] = ("logits", "importance", "masks", "pooled")
+
+
 def output_names(module: nn.Module) -> list[str]:
-    return ["logits", "importance", "masks"] if isinstance(module, AllOutputs) else ["logits"]
+    return list(ALL_OUTPUTS) if isinstance(module, AllOutputs) else ["logits"]
+
+
+def example_inputs(module: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The graph's inputs by name, for tracing: the image, and a focus tile's context."""
+    if not isinstance(module, FocusTile):
+        return {"image": image}
+    b = image.shape[0]
+    channels = module.model.config.channels
+    return {"image": image, "pooled": torch.zeros(b, channels, 1, 1),
+            "thresholds": torch.zeros(b, len(module.model.topk_ratios))}
 
 
 def check_opset(exporter: str, opset: int) -> None:
@@ -120,25 +145,30 @@ def build_graph(
         ) from exc
 
 
-def _dynamic_axes(names: Sequence[str]) -> dict[str, dict[int, str]]:
-    axes = {"image": {0: "batch", 2: "height", 3: "width"}}
-    for name in names:
-        grid = name != "logits"  # importance and masks live on the feature grid
-        axes[name] = {0: "batch", 2: "grid_h", 3: "grid_w"} if grid else {0: "batch", 2: "height", 3: "width"}
+def _dynamic_axes(inputs: Sequence[str], names: Sequence[str]) -> dict[str, dict[int, str]]:
+    axes: dict[str, dict[int, str]] = {"image": {0: "batch", 2: "height", 3: "width"}}
+    for name in [*inputs[1:], *names]:
+        if name == "logits":
+            axes[name] = {0: "batch", 2: "height", 3: "width"}
+        elif name in ("importance", "masks"):  # they live on the feature grid
+            axes[name] = {0: "batch", 2: "grid_h", 3: "grid_w"}
+        else:  # pooled, thresholds: one row per image
+            axes[name] = {0: "batch"}
     return axes
 
 
 def _legacy(module: nn.Module, path: Path, example: torch.Tensor, names: list[str], dynamic: bool, opset: int) -> None:
+    inputs = example_inputs(module, example)
     with _stable_sort_symbolic(opset):
         torch.onnx.export(
             module,
-            (example,),
+            tuple(inputs.values()),
             str(path),
             dynamo=False,
-            input_names=["image"],
+            input_names=list(inputs),
             output_names=names,
             opset_version=opset,
-            dynamic_axes=_dynamic_axes(names) if dynamic else None,
+            dynamic_axes=_dynamic_axes(list(inputs), names) if dynamic else None,
             do_constant_folding=True,  # folds BatchNorm into the convolutions
         )
 
@@ -146,6 +176,9 @@ def _legacy(module: nn.Module, path: Path, example: torch.Tensor, names: list[st
 def _dynamo(module: nn.Module, path: Path, example: torch.Tensor, names: list[str], dynamic: bool, opset: int) -> None:
     require("onnxscript", "The dynamo ONNX exporter")
     from torch.export import Dim
+
+    if isinstance(module, FocusTile):
+        raise ConfigError("Focus tile graphs are exported with the legacy exporter only.")
 
     shapes = ({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},) if dynamic else None
     program = torch.onnx.export(

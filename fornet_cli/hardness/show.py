@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from ..inference.predictor import InferenceConfig, Predictor
 from ..inference.runtime import check_runtime
 from ..pipeline import ordered_map
 from ..viz import GroundTruthView, HardnessFigureData, class_palette, render_hardness_figure, thumbnail
+from ..viz.hardness import FocusView
 from ..viz.raster import compact
 from ..weights.format import ModelMeta
 from ..weights.resolve import LoadedModel
@@ -60,7 +61,9 @@ class HardnessConfig:
     """topk_ratios: run the model with these ratios (None: its own). gt_root: a Cityscapes root to find
     ground truth in (None: only next to images in the Cityscapes layout). band_width: the fixed baseline band
     in pixels at 1024 x 2048. panel_width: pixels per figure panel. threads: torch's intra-op threads while
-    the figures are drawn on another thread. runtime: what runs the model (``inference/runtime.py``)."""
+    the figures are drawn on another thread. runtime: what runs the model (``inference/runtime.py``).
+    focus (and focus_scale, focus_tile, focus_halo, focus_rank): also run focus inference at this budget
+    (``inference/focus.py``) and show which tiles it re-ran at full resolution."""
 
     topk_ratios: tuple[float, ...] | None = None
     gt_root: Path | None = None
@@ -71,9 +74,15 @@ class HardnessConfig:
     thumbnail_width: int = 256
     threads: int | None = 1  # torch intra-op threads during the run (None: leave torch's setting)
     runtime: str = "torch"
+    focus: float | None = None
+    focus_scale: float = 0.5
+    focus_tile: int = 256
+    focus_halo: int = 32
+    focus_rank: str = "auto"
 
     def __post_init__(self) -> None:
         check_runtime(self.runtime)
+        self.inference()  # refuses bad focus settings now
         if self.topk_ratios is not None and any(not 0.0 < r <= 1.0 for r in self.topk_ratios):
             raise ConfigError(
                 f"Top-K ratios for show-hardness must lie in (0, 1]; got {self.topk_ratios}. (0 turns a branch off "
@@ -87,6 +96,10 @@ class HardnessConfig:
             raise ConfigError(f"threads must be at least 1; got {self.threads}.")
         if not 192 <= self.panel_width <= 2048:
             raise ConfigError(f"panel_width must be between 192 and 2048 pixels; got {self.panel_width}.")
+
+    def inference(self) -> InferenceConfig:
+        return InferenceConfig(amp=True, runtime=self.runtime, focus=self.focus, focus_scale=self.focus_scale,
+                               focus_tile=self.focus_tile, focus_halo=self.focus_halo, focus_rank=self.focus_rank)
 
 
 @dataclass
@@ -157,7 +170,7 @@ def show_hardness(
         )
     out = Path(out)
     jobs = _jobs(inputs, out, config, meta)
-    predictor = Predictor(model, InferenceConfig(amp=True, runtime=config.runtime), notify=notify)
+    predictor = Predictor(model, config.inference(), notify=notify)
     images: list[ImageHardness] = []
     failed: list[tuple[str, str]] = []
     # The figure of image i is drawn and encoded on a second thread (Pillow and numpy release the GIL)
@@ -284,8 +297,15 @@ def _analyze(
 ) -> tuple[ImageHardness, HardnessFigureData]:
     """Run the model on one image; its numbers and what its figure shows."""
     meta = loaded.meta
-    output = predictor.fornet_outputs(normalize(image, meta.mean, meta.std))
+    x = normalize(image, meta.mean, meta.std)
+    output = predictor.fornet_outputs(x)
     pred = output.logits[0].argmax(dim=0).cpu()
+    focus = None
+    if config.focus is not None:
+        run = predictor.focus(x)
+        focus_pred = run.logits[0].argmax(dim=0).cpu()
+        focus = FocusView(focus_pred.numpy(), run.refined[0], config.focus, run.ranking,
+                          float((focus_pred == pred).float().mean()))
     z, masks = output.importance[0, 0].cpu(), output.masks[0].cpu() > 0.5
     result, maps = analyze_image(
         pred, z, masks, ratios, None if gt is None else torch.from_numpy(gt),
@@ -297,11 +317,14 @@ def _analyze(
         "thumbnail": job.thumbnail.as_posix(),
         "ground_truth": None if job.gt is None else str(job.gt),
     }
+    if focus is not None:
+        result.extra["focus"] = {"budget": focus.budget, "ranking": focus.ranking, "agreement": round(focus.agreement, 6),
+                                 "tiles": [list(t) for t in focus.tiles]}
     palette = class_palette(meta.num_classes, meta.palette)
     data = _figure_data(
         image, pred, z, masks, result, maps, meta, palette, _stride(loaded.model), job.rel, loaded.source, job.gt
     )
-    return result, data
+    return result, replace(data, focus=focus)
 
 
 def _draw(data: HardnessFigureData, figure: Path, thumb: Path, config: HardnessConfig) -> None:

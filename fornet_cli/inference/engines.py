@@ -10,6 +10,7 @@ into class indices quickly on the CPU.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..model.outputs import FornetOutput, logits_of
+from ..model.outputs import FocusContext, FornetOutput, logits_of
 
 
 class Engine:
@@ -32,6 +33,10 @@ class Engine:
         raise NotImplementedError
 
     def outputs(self, x: torch.Tensor) -> FornetOutput:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def tile_logits(self, x: torch.Tensor, focus: FocusContext) -> torch.Tensor:  # pragma: no cover - interface
+        """FoR-Net logits of tiles ``x`` run with their images' global context and Top-K thresholds."""
         raise NotImplementedError
 
 
@@ -63,7 +68,12 @@ class EagerEngine(Engine):
         _require_forward_all(self.model)
         with torch.inference_mode(), self._context(x):
             out = self.model.forward_all(self._input(x))
-        return FornetOutput(out.logits.float(), out.importance.float(), out.masks)
+        return _float_outputs(out)
+
+    def tile_logits(self, x: torch.Tensor, focus: FocusContext) -> torch.Tensor:
+        _require_forward_all(self.model)
+        with torch.inference_mode(), self._context(x):
+            return self.model.forward_all(self._input(x), focus).logits.float()
 
 
 class CompiledEngine(EagerEngine):
@@ -84,19 +94,28 @@ class CompiledEngine(EagerEngine):
         assert self._forward_all is not None
         with torch.inference_mode(), self._context(x):
             out = self._forward_all(self._input(x))
-        return FornetOutput(out.logits.float(), out.importance.float(), out.masks)
+        return _float_outputs(out)
+
+    def tile_logits(self, x: torch.Tensor, focus: FocusContext) -> torch.Tensor:
+        _require_forward_all(self.model)
+        assert self._forward_all is not None
+        with torch.inference_mode(), self._context(x):
+            return self._forward_all(self._input(x), focus).logits.float()
 
 
 class OnnxEngine(Engine):
     """An onnxruntime session of a graph with input ``image`` and outputs ``logits`` (and, for FoR-Net models,
-    ``importance`` and ``masks``). Inputs are copied to float32 NumPy on the CPU; outputs come back to the
-    input's device."""
+    ``importance``, ``masks`` and ``pooled``). Inputs are copied to float32 NumPy on the CPU; outputs come back
+    to the input's device. ``tile_session``: a session of the model's focus tile graph (inputs ``image``,
+    ``pooled``, ``thresholds``), built on first use by ``make_tile_session``."""
 
     name = "onnxruntime"
 
-    def __init__(self, session: Any, source: str = "") -> None:
+    def __init__(self, session: Any, source: str = "", make_tile_session: Callable[[], Any] | None = None) -> None:
         self.session = session
         self.source = source
+        self.make_tile_session = make_tile_session
+        self.tile_session: Any = None
         self.output_names = [o.name for o in session.get_outputs()]
         providers = session.get_providers()
         if providers and providers[0] != "CPUExecutionProvider":
@@ -113,8 +132,24 @@ class OnnxEngine(Engine):
     def outputs(self, x: torch.Tensor) -> FornetOutput:
         if len(self.output_names) < 3:
             raise ConfigError(f"The ONNX graph {self.source} has no importance or Top-K masks (outputs {self.output_names}).")
-        logits, importance, masks = (torch.from_numpy(a).to(x.device) for a in self._run(self.output_names[:3], x))
-        return FornetOutput(logits, importance, masks)
+        arrays = self._run(self.output_names[:4], x)
+        logits, importance, masks, *pooled = (torch.from_numpy(a).to(x.device) for a in arrays)
+        return FornetOutput(logits, importance, masks, None, pooled[0] if pooled else None)
+
+    def tile_logits(self, x: torch.Tensor, focus: FocusContext) -> torch.Tensor:
+        if self.tile_session is None:
+            if self.make_tile_session is None:
+                raise ConfigError(f"The ONNX graph {self.source} cannot run focus tiles.")
+            self.tile_session = self.make_tile_session()
+        feed = {"image": x, "pooled": focus.pooled, "thresholds": focus.thresholds}
+        arrays = {k: v.detach().to("cpu", torch.float32).contiguous().numpy() for k, v in feed.items()}
+        (logits,) = self.tile_session.run(["logits"], arrays)
+        return torch.from_numpy(logits).to(x.device)
+
+
+def _float_outputs(out: FornetOutput) -> FornetOutput:
+    pooled = None if out.pooled is None else out.pooled.float()
+    return FornetOutput(out.logits.float(), out.importance.float(), out.masks, None, pooled)
 
 
 def _require_forward_all(model: nn.Module) -> None:

@@ -26,8 +26,10 @@ from torch import nn
 
 from .._version import __version__
 from ..export.exporter import ExportOptions, export_onnx
-from ..export.onnx_graph import DEFAULT_OPSET
-from ..fsutil import atomic_write_text, user_cache_dir
+from ..export.onnx_graph import DEFAULT_OPSET, FocusTile, build_graph
+from ..export.verify import compare, require_passed
+from ..fsutil import atomic_path, atomic_write_text, user_cache_dir
+from ..model.outputs import FocusContext, mask_thresholds
 
 FORMAT = 2  # bump when what an entry holds changes (2: no float-to-float Cast of the outputs)
 MAX_ENTRIES = 16
@@ -41,7 +43,9 @@ def cache_folder() -> Path:
     return user_cache_dir() / "onnx"
 
 
-def cache_key(model: nn.Module, *, all_outputs: bool, opset: int = DEFAULT_OPSET, exporter: str = "legacy") -> str:
+def cache_key(
+    model: nn.Module, *, all_outputs: bool, opset: int = DEFAULT_OPSET, exporter: str = "legacy", tile: bool = False
+) -> str:
     """The SHA-256 (hex) of everything the exported graph depends on (see the module docstring)."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
@@ -55,6 +59,7 @@ def cache_key(model: nn.Module, *, all_outputs: bool, opset: int = DEFAULT_OPSET
         "config": config.to_dict() if hasattr(config, "to_dict") else None,
         "topk_ratios": list(getattr(model, "topk_ratios", ()) or ()),
         "all_outputs": all_outputs,
+        "graph": "focus-tile" if tile else "image",
         "opset": opset,
         "exporter": exporter,
         "versions": _versions(),
@@ -70,8 +75,8 @@ def _versions() -> dict[str, str]:
     return {"fornet": __version__, "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
 
 
-def entry_paths(model: nn.Module, key: str) -> tuple[Path, Path]:
-    name = getattr(model, "name", "") or type(model).__name__.lower()
+def entry_paths(model: nn.Module, key: str, tile: bool = False) -> tuple[Path, Path]:
+    name = (getattr(model, "name", "") or type(model).__name__.lower()) + ("-tile" if tile else "")
     graph = cache_folder() / f"{name}-{key[:24]}.onnx"
     return graph, graph.with_suffix(".json")
 
@@ -96,6 +101,43 @@ def cached_graph(
     atomic_write_text(record, json.dumps({"key": key, **_file_facts(graph)}, indent=2) + "\n")
     prune(keep=graph)
     return graph, False
+
+
+def cached_tile_graph(
+    model: nn.Module, *, opset: int = DEFAULT_OPSET, say: Callable[[str], None] | None = None
+) -> tuple[Path, bool]:
+    """As :func:`cached_graph`, for a FoR-Net model's focus tile graph (``FocusTile``: image, pooled and
+    thresholds in, logits out), verified in onnxruntime against eager PyTorch before it is cached."""
+    key = cache_key(model, all_outputs=False, opset=opset, tile=True)
+    graph, record = entry_paths(model, key, tile=True)
+    problem = entry_problem(graph, record, key)
+    if problem is None:
+        os.utime(record)
+        return graph, True
+    if problem != "missing" and say is not None:
+        say(f"the cached ONNX graph {graph.name} is {problem}; exporting it again")
+    reference = copy.deepcopy(model).to("cpu").eval()
+    with atomic_path(graph) as tmp:
+        build_graph(FocusTile(copy.deepcopy(reference)), tmp, torch.zeros(2, 3, *VERIFY_SIZE), opset=opset)
+        _verify_tile_graph(reference, tmp)
+    atomic_write_text(record, json.dumps({"key": key, **_file_facts(graph)}, indent=2) + "\n")
+    prune(keep=graph)
+    return graph, False
+
+
+def _verify_tile_graph(model: nn.Module, path: Path) -> None:
+    """The tile graph against eager PyTorch on a tile with another image's context (raises ExportError)."""
+    from ..export.onnx_session import create_session
+
+    x = torch.randn(1, 3, 96, 160, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        other = model.forward_all(torch.randn(1, 3, 128, 256, generator=torch.Generator().manual_seed(1)))
+        focus = FocusContext(other.pooled, mask_thresholds(other.importance, other.masks))
+        reference = model.forward_all(x, focus).logits
+    feed = {"image": x.numpy(), "pooled": focus.pooled.numpy(), "thresholds": focus.thresholds.numpy()}
+    (got,) = create_session(path, "cpu").run(["logits"], feed)
+    require_passed([compare(reference, got, "fp32", "onnxruntime CPU (focus tile graph)", shape=x.shape)],
+                   "focus tile graph")
 
 
 def entry_problem(graph: Path, record: Path, key: str) -> str | None:

@@ -18,9 +18,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..model.outputs import FocusContext, mask_thresholds
 from .engines import class_argmax
+from .focus import (
+    AUTO_RANKING,
+    FOCUS_MERGES,
+    RANKINGS,
+    FocusResult,
+    rank_average,
+    resize,
+    select_tiles,
+    tile_grid,
+    tile_scores,
+    uncertainty,
+    window_for,
+)
 from .runtime import RUNTIMES, Notify, Runtime, RuntimeInfo
 
+# Focus tiles per forward pass at least (the windows are small: a batch amortises the per-call overhead).
+FOCUS_BATCH = 8
 # MMSegmentation's multi-scale test ratios for Cityscapes.
 MS_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
@@ -34,6 +50,10 @@ class InferenceConfig:
     scales, flip: test-time augmentation; probabilities of all views are averaged.
     amp: autocast to ``amp_dtype`` on CUDA (ignored on CPU, where it would be slower and less exact).
     batch_size: images per forward pass in whole mode, windows per forward pass in slide mode.
+    focus: focus inference (:mod:`fornet_cli.inference.focus`): the share of the image (0-1) that runs again at
+        full resolution after a pass at ``focus_scale``; None runs the image at full resolution only.
+        ``focus_tile`` and ``focus_halo`` are the tile's side and the context around it in pixels;
+        ``focus_rank`` how tiles are ranked (``auto``, ``importance``, ``uncertainty``, ``both``).
     runtime: ``torch`` (plain eager PyTorch), ``auto`` (the fastest path for the device, checked against
         eager on the first input), ``onnxruntime`` or ``compile``; see :mod:`fornet_cli.inference.runtime`.
         The library default is ``torch``; the commands default to ``auto``.
@@ -48,6 +68,12 @@ class InferenceConfig:
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
     batch_size: int = 1
     runtime: str = "torch"
+    focus: float | None = None
+    focus_scale: float = 0.5
+    focus_tile: int = 256
+    focus_halo: int = 32
+    focus_rank: str = "auto"
+    focus_merge: str = "paste"
 
     def __post_init__(self) -> None:
         if self.mode not in ("whole", "slide"):
@@ -70,6 +96,20 @@ class InferenceConfig:
             raise ConfigError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"Unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}.")
+        if self.focus is not None:
+            if not 0.0 <= self.focus <= 1.0:
+                raise ConfigError(f"--focus is the share of the image run at full resolution, from 0 to 1; got {self.focus}.")
+            if not 0.0 < self.focus_scale <= 1.0:
+                raise ConfigError(f"The focus scale must lie in (0, 1]; got {self.focus_scale}.")
+            if self.focus_tile < 16 or self.focus_halo < 0:
+                raise ConfigError(f"Focus tiles need at least 16 pixels and a halo of at least 0; got tile "
+                                  f"{self.focus_tile}, halo {self.focus_halo}.")
+            if self.focus_rank not in RANKINGS:
+                raise ConfigError(f"Unknown focus ranking {self.focus_rank!r}; choose from {', '.join(RANKINGS)}.")
+            if self.focus_merge not in FOCUS_MERGES:
+                raise ConfigError(f"Unknown focus merge {self.focus_merge!r}; choose from {', '.join(FOCUS_MERGES)}.")
+            if self.num_views > 1:
+                raise ConfigError("--focus runs one view; it cannot be combined with --tta (multi-scale or flip).")
 
     @property
     def num_views(self) -> int:
@@ -185,6 +225,8 @@ class Predictor:
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """``B x C x H x W`` float32: logits for one view, the mean softmax probability for several."""
         images = self._check(images)
+        if self.config.focus is not None:
+            return self.focus(images).logits
         if self.config.num_views == 1:
             return next(self._views(images))
         return self._mean_probabilities(images)
@@ -193,6 +235,8 @@ class Predictor:
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """``B x C x H x W`` softmax probabilities (averaged over the TTA views)."""
         images = self._check(images)
+        if self.config.focus is not None:
+            return self.focus(images).logits.softmax(dim=1)
         if self.config.num_views == 1:
             return next(self._views(images)).softmax(dim=1)
         return self._mean_probabilities(images)
@@ -216,6 +260,93 @@ class Predictor:
             )
         return self.runtime.outputs(self._check(images))
 
+    @property
+    def focus_ranking(self) -> str:
+        """What ranks focus tiles for this model: ``auto`` resolved (the selector needs whole-image FoR-Net
+        outputs; other models and sliding windows use the coarse prediction's uncertainty)."""
+        if not self._focus_context:
+            return "uncertainty"
+        return AUTO_RANKING if self.config.focus_rank == "auto" else self.config.focus_rank
+
+    @property
+    def _focus_context(self) -> bool:
+        return hasattr(self.model, "forward_all") and self.config.mode == "whole"
+
+    @torch.no_grad()
+    def focus(self, images: torch.Tensor, budget: float | None = None) -> FocusResult:
+        """Focus inference (:mod:`fornet_cli.inference.focus`) at ``budget`` (default: the config's ``focus``)."""
+        images = self._check(images)
+        cfg = self.config
+        budget = cfg.focus if budget is None else budget
+        if budget is None:
+            raise ConfigError("Focus inference needs a budget (--focus 0.2: a fifth of the image at full resolution).")
+        b, _, h, w = images.shape
+        small = resize(images, (max(1, round(h * cfg.focus_scale)), max(1, round(w * cfg.focus_scale))))
+        ranking = self.focus_ranking
+        context: FocusContext | None = None
+        if self._focus_context:
+            outs = [self.runtime.outputs(small[i : i + cfg.batch_size]) for i in range(0, b, cfg.batch_size)]
+            coarse = torch.cat([resize(o.logits, small.shape[-2:]) for o in outs])
+            importance = torch.cat([o.importance for o in outs])
+            masks = torch.cat([o.masks for o in outs])
+            context = FocusContext(torch.cat([o.pooled for o in outs]), mask_thresholds(importance, masks))
+        else:
+            coarse, importance = self._view(small), None
+        logits = resize(coarse, (h, w))
+        tiles = tile_grid(h, w, cfg.focus_tile)
+        scores, refined, jobs = [], [], []
+        for i in range(b):
+            score = self._tile_scores(ranking, coarse[i : i + 1], None if importance is None else importance[i : i + 1], tiles, (h, w))
+            boxes = [tiles[t] for t in select_tiles(score, tiles, budget, h * w)] if budget > 0 else []
+            windows = [window_for(box, cfg.focus_halo, h, w, cfg.focus_tile) for box in boxes]
+            scores.append(score)
+            refined.append(boxes)
+            if sum((y2 - y1) * (x2 - x1) for y1, y2, x1, x2 in windows) >= h * w:
+                # The windows would cost more than the whole image: run it whole, and take the tiles from it.
+                full = self._view(images[i : i + 1])[0]
+                for box in boxes:
+                    self._paste(logits[i], full, box, (0, 0))
+            else:
+                jobs += [(i, box, window) for box, window in zip(boxes, windows)]
+        for chunk in _chunks(jobs, max(cfg.batch_size, FOCUS_BATCH)):
+            crops = torch.stack([images[i, :, y1:y2, x1:x2] for i, _, (y1, y2, x1, x2) in chunk])
+            if context is not None:
+                index = torch.tensor([i for i, _, _ in chunk], device=images.device)
+                out = self.runtime.tile_logits(crops, FocusContext(context.pooled[index], context.thresholds[index]))
+                out = resize(out, crops.shape[-2:])
+            else:
+                out = self._forward(crops)
+            for (i, box, window), tile_out in zip(chunk, out):
+                self._paste(logits[i], tile_out, box, (window[0], window[2]))
+        return FocusResult(logits, refined, scores, ranking)
+
+    def _paste(self, dst: torch.Tensor, src: torch.Tensor, box: tuple[int, int, int, int], origin: tuple[int, int]) -> None:
+        """Put ``src``'s logits (a window whose top-left pixel is ``origin``) into ``dst`` over ``box``: all of
+        them (``paste``), or where they are more confident than the coarse pass (``confident``)."""
+        y1, y2, x1, x2 = box
+        part = src[:, y1 - origin[0] : y2 - origin[0], x1 - origin[1] : x2 - origin[1]]
+        if self.config.focus_merge == "paste":
+            dst[:, y1:y2, x1:x2] = part
+            return
+        here = dst[:, y1:y2, x1:x2]
+        better = _confidence(part) > _confidence(here)
+        dst[:, y1:y2, x1:x2] = torch.where(better[None], part, here)
+
+    @staticmethod
+    def _tile_scores(ranking: str, coarse: torch.Tensor, importance: torch.Tensor | None, tiles: list, size: tuple[int, int]) -> torch.Tensor:
+        def uncertain() -> torch.Tensor:
+            return tile_scores(uncertainty(coarse)[0], tiles, size)
+
+        def selected() -> torch.Tensor:
+            assert importance is not None
+            return tile_scores(torch.sigmoid(importance[0, 0].float()), tiles, size)
+
+        if ranking == "importance":
+            return selected()
+        if ranking == "both":
+            return rank_average(selected(), uncertain())
+        return uncertain()
+
     def _mean_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         total = None
         for out in self._views(images):
@@ -232,6 +363,11 @@ class Predictor:
         if not images.is_floating_point():
             raise ConfigError(f"Expected normalised float images, got dtype {images.dtype}.")
         return images.to(self.device)
+
+
+def _confidence(logits: torch.Tensor) -> torch.Tensor:
+    """The highest class probability per pixel of ``C x H x W`` logits."""
+    return logits.float().softmax(dim=0).amax(dim=0)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

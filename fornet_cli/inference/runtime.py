@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ConfigError, FornetError, MissingDependencyError
 from ..export.verify import Check, compare
 from ..extras import ONNX_PACKAGES, require_all
-from ..model.outputs import FornetOutput
+from ..model.outputs import FocusContext, FornetOutput
 from .engines import CompiledEngine, EagerEngine, Engine, OnnxEngine
 
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "compile")
@@ -115,6 +115,7 @@ class Runtime:
         self.reference = EagerEngine(model)  # float32 eager: what every other path is checked against
         self.engine: Engine | None = None
         self.pending_check = False
+        self.tile_checked = False
 
     # ------------------------------------------------------------------------------------------ building
 
@@ -162,13 +163,17 @@ class Runtime:
 
     def _onnx_engine(self) -> Engine:
         from ..export.onnx_session import create_session
-        from .onnx_cache import cached_graph
+        from .onnx_cache import cached_graph, cached_tile_graph
 
         all_outputs = hasattr(self.model, "forward_all")
         graph, cached = cached_graph(self.model, all_outputs=all_outputs, say=self.info.notes.append)
         self.info.graph, self.info.cached = str(graph), cached
         device = "cuda" if self.device.type == "cuda" else "cpu"
-        return OnnxEngine(create_session(graph, device), str(graph))
+
+        def tile_session() -> Any:  # built only when focus inference runs tiles
+            return create_session(cached_tile_graph(self.model, say=self.info.notes.append)[0], device)
+
+        return OnnxEngine(create_session(graph, device), str(graph), tile_session if all_outputs else None)
 
     def _fall_back(self, why: str) -> Engine:
         self.info.notes.append(f"{why}: fell back to eager PyTorch")
@@ -183,6 +188,27 @@ class Runtime:
 
     def outputs(self, x: torch.Tensor) -> FornetOutput:
         return self._run("outputs", x)
+
+    def tile_logits(self, x: torch.Tensor, focus: FocusContext) -> torch.Tensor:
+        """Logits of FoR-Net tiles run with their image's context (focus inference); the first call of an
+        accelerated engine is checked against eager PyTorch like the others."""
+        self.prepare()
+        assert self.engine is not None
+        if self.tile_checked or self.engine is self.plain or isinstance(self.engine, _Passthrough):
+            return self.engine.tile_logits(x, focus)
+        self.tile_checked = True
+        reference = self.reference.tile_logits(x, focus)
+        try:
+            got = self.engine.tile_logits(x, focus)
+            check = _compare(reference, got, self.engine, "logits")
+        except (FornetError, RuntimeError, OSError, ValueError, TypeError) as exc:
+            self._failed(f"{self.engine.name} failed on the first focus tiles ({_short(exc)})")
+            return self.plain.tile_logits(x, focus) if self.plain.autocast is not None else reference
+        if not check.passed:
+            self._failed(f"{self.engine.name} disagrees with eager PyTorch on the first focus tiles (max |diff| "
+                         f"{check.max_abs_diff:.3g}, tolerance {check.tolerance:.3g})")
+            return self.plain.tile_logits(x, focus) if self.plain.autocast is not None else reference
+        return got
 
     def _run(self, what: str, x: torch.Tensor) -> Any:
         self.prepare()

@@ -22,7 +22,7 @@ from torch import nn
 
 from .backbone import Backbone
 from .layers import ConvBNReLU, conv_block
-from .outputs import FornetOutput
+from .outputs import FocusContext, FornetOutput
 from .topk import normalize_ratios, straight_through, topk_masks
 
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4)
@@ -99,8 +99,9 @@ class GlobalContext(nn.Module):
             nn.Conv2d(channels, channels // 4, 1), nn.ReLU(inplace=True), nn.Conv2d(channels // 4, channels, 1)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.psi(x.mean(dim=(2, 3), keepdim=True))
+    def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """``pooled``: the GAP to use instead of ``x``'s own (a focus tile takes its image's)."""
+        return x + self.psi(x.mean(dim=(2, 3), keepdim=True) if pooled is None else pooled.to(x.dtype))
 
 
 DECODERS: tuple[str, ...] = ("deeplabv3plus", "light", "linear")
@@ -198,7 +199,9 @@ class FornetModel(nn.Module):
         """Stride of the importance grid relative to the input."""
         return self.backbone.strides[1] if self.lateral is not None else self.backbone.strides[-1]
 
-    def forward_all(self, x: torch.Tensor) -> FornetOutput:
+    def forward_all(self, x: torch.Tensor, focus: FocusContext | None = None) -> FornetOutput:
+        """Every output. ``focus``: run ``x`` as a tile of a larger image whose global-context input and Top-K
+        thresholds are given (focus inference); the masks then hold the positions at or above the thresholds."""
         size = x.shape[-2:]
         low, *rest = self.backbone(x)
         feat = self.transition(rest[-1])
@@ -207,8 +210,13 @@ class FornetModel(nn.Module):
             feat = mid + F.interpolate(feat, size=mid.shape[-2:], mode="bilinear", align_corners=False)
         z = self.selector(feat)
         importance = torch.sigmoid(z)
-        masks = topk_masks(z, self.topk_ratios)
-        ctx = self.context(feat)
+        if focus is None:
+            masks = topk_masks(z, self.topk_ratios)
+            pooled = feat.mean(dim=(2, 3), keepdim=True)
+        else:
+            masks = (z.float() >= focus.thresholds.float()[:, :, None, None]).to(z.dtype)
+            pooled = focus.pooled
+        ctx = self.context(feat, pooled)
         agg = feat
         for i, (branch, ratio) in enumerate(zip(self.branches, self.topk_ratios)):
             if ratio == 0.0:  # branch off: it contributes nothing, not even its BN bias
@@ -217,7 +225,7 @@ class FornetModel(nn.Module):
             agg = agg + branch(ctx * m)
         logits = self.decoder(agg, low)
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return FornetOutput(logits, z, masks, None if self.aux is None else self.aux(feat))
+        return FornetOutput(logits, z, masks, None if self.aux is None else self.aux(feat), pooled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_all(x).logits

@@ -19,6 +19,32 @@ class FornetOutput(NamedTuple):
     # (variants with ``aux_classifier``; None otherwise). Training supervises it and may teach the selector
     # where it errs.
     aux: torch.Tensor | None = None
+    # B x C x 1 x 1: the global average of the head's feature F, what the global-context term sees. Focus
+    # inference hands it, with the Top-K thresholds, to full-resolution tiles (``FocusContext``).
+    pooled: torch.Tensor | None = None
+
+
+class FocusContext(NamedTuple):
+    """What a FoR-Net tile takes from the whole image in focus inference (docs/FOCUS.md), so that it does not
+    see a different world than the image: the global-context input and the Top-K thresholds.
+
+    pooled: B x C x 1 x 1, the image's ``GAP(F)`` (``FornetOutput.pooled`` of the coarse pass).
+    thresholds: B x n_branches, the importance logit a position needs to be in each Top-K mask (the lowest
+        selected logit of the image's mask; -inf selects every position, +inf none).
+    """
+
+    pooled: torch.Tensor
+    thresholds: torch.Tensor
+
+
+def mask_thresholds(importance: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """B x n_branches: the lowest importance logit inside each mask (+inf for an empty mask, -inf for a full
+    one, so that the thresholds select all or nothing at any grid size)."""
+    z = importance.flatten(1).float()[:, None, :]  # B x 1 x n
+    m = masks.flatten(2) > 0.5  # B x R x n
+    lowest = torch.where(m, z, torch.full_like(z, float("inf"))).amin(dim=2)
+    full = m.all(dim=2)
+    return torch.where(full, torch.full_like(lowest, float("-inf")), lowest)
 
 
 def logits_of(output: Any) -> torch.Tensor:

@@ -24,7 +24,8 @@ _REGION_ANCHORS = ((0, 255, 255), (0, 160, 255), (80, 90, 255), (190, 80, 255))
 ERROR_INSIDE: RGB = (255, 40, 40)  # a wrong pixel inside the largest Top-K region
 ERROR_OUTSIDE: RGB = (255, 230, 0)  # a wrong pixel the selector missed
 BAND: RGB = (40, 220, 90)  # ground-truth boundary band
-VOID: RGB = (0, 0, 0)  # pixels the ground truth does not evaluate
+VOID: RGB = (0, 0, 0)
+FOCUS_TILE: RGB = (255, 255, 255)  # outline of a tile focus inference re-ran at full resolution  # pixels the ground truth does not evaluate
 
 
 def interpolate_anchors(anchors: Sequence[Sequence[int]], n: int) -> np.ndarray:

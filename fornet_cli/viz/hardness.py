@@ -50,6 +50,19 @@ class GroundTruthView:
 
 
 @dataclass(frozen=True)
+class FocusView:
+    """Focus inference on the same image: its prediction, the tiles it re-ran at full resolution (``y1, y2,
+    x1, x2`` pixel boxes), the budget, what ranked the tiles and the share of pixels where the prediction
+    equals the full-resolution one."""
+
+    prediction: np.ndarray  # H x W class indices
+    tiles: Sequence[tuple[int, int, int, int]]
+    budget: float
+    ranking: str
+    agreement: float
+
+
+@dataclass(frozen=True)
 class HardnessFigureData:
     """Everything one figure shows. Maps are at the image's resolution except the grid maps."""
 
@@ -65,6 +78,7 @@ class HardnessFigureData:
     header: Sequence[str] = ()
     image_notes: Sequence[str] = ()  # under the image: e.g. where its ground truth came from
     ground_truth: GroundTruthView | None = None
+    focus: FocusView | None = None
 
 
 def pct(value: float, digits: int = 0) -> str:
@@ -109,7 +123,7 @@ def _layout(data: HardnessFigureData, photo: np.ndarray, size: tuple[int, int]) 
 
 
 def hardness_panels(data: HardnessFigureData, panel_width: int = 512) -> list[Panel]:
-    """The figure's panels, in reading order (4 without ground truth, 6 with)."""
+    """The figure's panels, in reading order (4 without ground truth, 6 with; one more with focus inference)."""
     size = panel_size(*data.image.shape[:2], panel_width)
     photo = resize_rgb(data.image, size)
     layout = _layout(data, photo, size)
@@ -123,6 +137,8 @@ def hardness_panels(data: HardnessFigureData, panel_width: int = 512) -> list[Pa
     if gt is not None:
         panels.append(_errors_panel(gt, layout))
         panels.append(_band_panel(gt, layout))
+    if data.focus is not None:
+        panels.append(_focus_panel(data, data.focus, photo, size))
     return panels
 
 
@@ -193,6 +209,27 @@ def _prediction_panel(data: HardnessFigureData, photo: np.ndarray, size: tuple[i
     rest = int(np.count_nonzero(counts)) - len(top)
     notes = [f"and {rest} more classes"] if rest > 0 else []
     return Panel("prediction (class palette)", to_uint8(out), legend=legend, notes=notes)
+
+
+def _focus_panel(data: HardnessFigureData, focus: FocusView, photo: np.ndarray, size: tuple[int, int]) -> Panel:
+    """Focus inference's prediction; the tiles it re-ran at full resolution bright and outlined, the rest dimmed."""
+    h, w = data.image.shape[:2]
+    refined = np.zeros((h, w), dtype=bool)
+    for y1, y2, x1, x2 in focus.tiles:
+        refined[y1:y2, x1:x2] = True
+    inside = resize_fraction(refined, size)
+    colored = blend(photo, data.palette[resize_labels(focus.prediction, size)], 0.8)
+    out = blend(colored, grey(photo, 0.45, 20), (1.0 - inside) * 0.6)
+    ring = outline(inside > 0.5, 2)
+    out = blend(out, colors.FOCUS_TILE, ring.astype(np.float32))
+    share = refined.mean()
+    return Panel(
+        f"focus inference: {len(focus.tiles)} tiles re-run at full resolution ({pct(share)} of the image)",
+        to_uint8(out),
+        legend=[LegendItem("re-run at full resolution", colors.FOCUS_TILE)],
+        notes=[f"--focus {focus.budget:g}, tiles ranked by {focus.ranking}; the rest from the reduced-scale pass "
+               f"(dimmed). Same class as full resolution on {100 * focus.agreement:.2f} % of pixels"],
+    )
 
 
 def _errors_panel(gt: GroundTruthView, lay: _Layout) -> Panel:

@@ -84,11 +84,11 @@ def test_dynamic_export_keeps_topk_counts_proportional_to_the_input(mbv3: fornet
     path = tmp_path / "all.onnx"
     export_model(mbv3, _meta(mbv3), path, ExportOptions(all_outputs=True, **SMALL))
     session = create_session(path)
-    assert [o.name for o in session.get_outputs()] == ["logits", "importance", "masks"]
+    assert [o.name for o in session.get_outputs()] == ["logits", "importance", "masks", "pooled"]
     s = mbv3.stride
     for h, w in ((128, 256), (192, 320)):  # grid 8x16 = 128 cells, then 12x20 = 240 cells
         x = scene_batch(1, h, w, _meta(mbv3), seed=3)
-        logits, importance, masks = session.run(None, {"image": x.numpy()})
+        logits, importance, masks, pooled = session.run(None, {"image": x.numpy()})
         cells = (h // s) * (w // s)
         assert masks.shape == (1, 4, h // s, w // s)
         expected = [min(cells, max(1, round(r * cells))) for r in mbv3.topk_ratios]
