@@ -28,7 +28,7 @@ Box = tuple[int, int, int, int]  # y1, y2, x1, x2 (end exclusive)
 RANKINGS: tuple[str, ...] = ("auto", "importance", "uncertainty", "both")
 # What "auto" ranks by for a FoR-Net model (one with a selector); models without one use "uncertainty".
 # Chosen on held-out generated frames (docs/FOCUS.md, "Which ranking").
-AUTO_RANKING = "uncertainty"
+AUTO_RANKING = "importance"
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ def test_tiles_take_the_image_context_and_thresholds() -> None:
 def test_every_variant_runs_focus_inference(variant: str) -> None:
     model = _fornet(variant)
     run = Predictor(model, InferenceConfig(focus=0.25, focus_tile=32, focus_halo=8)).focus(_scene(64, 128))
-    assert run.logits.shape == (1, 19, 64, 128) and run.ranking == "uncertainty"
+    assert run.logits.shape == (1, 19, 64, 128) and run.ranking == "importance"
     assert 0 < len(run.refined[0]) <= 2 and torch.isfinite(run.logits).all()
 
 
