@@ -137,17 +137,21 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for metric, ax in zip(("miou", "boundary_miou"), axes):
         for model, rows in results.items():
-            for kind, marker in (("scale", "o"), ("focus", "s")):
-                pts = sorted((r["seconds"], 100 * r[metric], name) for name, r in rows.items() if name.startswith(kind))
-                if not pts:
-                    continue
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle="-" if kind == "focus" else "--",
-                        label=f"{model}: {'focus budget' if kind == 'focus' else 'uniform scale'}")
-                for x, y, name in pts:
-                    ax.annotate(name.split(" ")[1], (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+            # one line for uniform scales, one per focus variant (ranking, tiles, merge: the name after the budget)
+            lines: dict[str, list[tuple[float, float, str]]] = {}
+            for name, r in rows.items():
+                kind, value, *variant = name.split(" ")
+                key = "uniform scale" if kind == "scale" else " ".join(["focus", *variant])
+                lines.setdefault(key, []).append((r["seconds"], 100 * r[metric], value))
+            for key, pts in lines.items():
+                pts.sort()
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if key == "uniform scale" else "s",
+                        linestyle="--" if key == "uniform scale" else "-", label=f"{model}: {key}")
+                for x, y, value in pts:
+                    ax.annotate(value, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
         ax.set_xlabel("time per image (s), 1024x2048, 2 CPU cores")
         ax.set_ylabel({"miou": "mIoU (%)", "boundary_miou": "boundary mIoU (%)"}[metric])
         ax.grid(alpha=0.3)
@@ -173,7 +177,11 @@ def main() -> None:
     ap.add_argument("--latency-size", default="1024x2048")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--replot", action="store_true", help="only redraw focus.png from --out's results.json")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads((args.out / "results.json").read_text())["results"], args.out / "focus.png")
+        return
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     scales = [float(s) for s in args.scales.split(",")]

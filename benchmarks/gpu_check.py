@@ -143,8 +143,9 @@ def eval_predict_rows(args: argparse.Namespace, device: torch.device, work: Path
         model = model.to(device).eval()
         meta = meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist())
         dataset = CityscapesDataset(data, "val", transform=eval_transforms(TransformSettings()))
-        for what in ("eval", "predict"):
-            predictor = Predictor(model, InferenceConfig(runtime="auto", batch_size=2))
+        for what in ("eval", "predict", "predict --focus 0.3"):  # focus: the CUDA tile path, checked too
+            focus = 0.3 if "focus" in what else None
+            predictor = Predictor(model, InferenceConfig(runtime="auto", batch_size=2, focus=focus, focus_tile=64))
             start = time.perf_counter()
             if what == "eval":
                 result = evaluate_model(model, dataset, predictor=predictor)

@@ -281,8 +281,12 @@ class Predictor:
         if budget is None:
             raise ConfigError("Focus inference needs a budget (--focus 0.2: a fifth of the image at full resolution).")
         b, _, h, w = images.shape
-        small = resize(images, (max(1, round(h * cfg.focus_scale)), max(1, round(w * cfg.focus_scale))))
         ranking = self.focus_ranking
+        tiles = tile_grid(h, w, cfg.focus_tile)
+        if budget >= 1.0:  # every tile: full-resolution inference itself, without a coarse pass to rank them
+            return FocusResult(self._view(images), [list(tiles) for _ in range(b)],
+                               [torch.ones(len(tiles)) for _ in range(b)], ranking)
+        small = resize(images, (max(1, round(h * cfg.focus_scale)), max(1, round(w * cfg.focus_scale))))
         context: FocusContext | None = None
         if self._focus_context:
             outs = [self.runtime.outputs(small[i : i + cfg.batch_size]) for i in range(0, b, cfg.batch_size)]
@@ -293,7 +297,6 @@ class Predictor:
         else:
             coarse, importance = self._view(small), None
         logits = resize(coarse, (h, w))
-        tiles = tile_grid(h, w, cfg.focus_tile)
         scores, refined, jobs = [], [], []
         for i in range(b):
             score = self._tile_scores(ranking, coarse[i : i + 1], None if importance is None else importance[i : i + 1], tiles, (h, w))

@@ -34,7 +34,8 @@ def test_gpu_check_runs_every_section_at_a_tiny_size_on_the_cpu(tmp_path: Path) 
     assert trained == {(m, amp) for m in list_models() for amp in ("off", "bf16")}  # every registered variant
     assert all(r["iteration"] == 2 for r in sections["train"]["rows"])
     runs = {(r["command"], r["runtime"], r["check_passed"]) for r in sections["eval_predict"]["rows"]}
-    assert runs == {("eval", "onnxruntime", True), ("predict", "onnxruntime", True)}
+    assert runs == {("eval", "onnxruntime", True), ("predict", "onnxruntime", True),
+                    ("predict --focus 0.3", "onnxruntime", True)}  # focus: the tile graph checked too
     latency = sections["latency"]["rows"]
     assert {(r["model"], r["batch"], r["precision"]) for r in latency} >= {
         ("fornet_mbv3", 2, "bfloat16"), ("lraspp_mobilenet_v3_large", 1, "float32")}

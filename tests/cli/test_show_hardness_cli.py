@@ -218,3 +218,22 @@ def test_gallery_sorting_script(tmp_path: Path) -> None:
     # opens by hardness descending; mIoU ascending, then descending, rows without a value last; names A-Z;
     # the thumbnail column does not sort
     assert done.stdout.split() == ["acb", "cba", "bca", "abc", "undefined"]
+
+
+def test_focus_shows_the_tiles_it_re_ran(setup: dict[str, Path], tmp_path: Path) -> None:
+    plain, focus = tmp_path / "plain", tmp_path / "focus"
+    assert _run(setup["val"], "--weights", setup["model"], "--out", plain, "--runtime", "torch").exit_code == 0
+    result = _run(setup["val"], "--weights", setup["model"], "--out", focus, "--runtime", "torch", "--focus", "0.3",
+                  "--focus-tile", "32", "--json", "-")
+    assert result.exit_code == 0, result.output
+    per = json.loads(result.stdout)["per_image"]
+    for image in per:
+        f = image["focus"]
+        assert f["budget"] == 0.3 and f["ranking"] == "importance" and 0.0 <= f["agreement"] <= 1.0
+        area = sum((y2 - y1) * (x2 - x1) for y1, y2, x1, x2 in f["tiles"])
+        assert 0 < area <= 0.3 * 128 * 256
+    rel = Path("eberfeld") / f"{FRAMES[0]}_leftImg8bit.png"
+    with Image.open(plain / rel) as a, Image.open(focus / rel) as b:
+        assert b.width == a.width and b.height > a.height  # a seventh panel: a third row
+    bad = _run(setup["val"], "--weights", setup["model"], "--out", tmp_path / "bad", "--focus", "0.3", "--focus-rank", "x")
+    assert bad.exit_code == 1 and "Unknown focus ranking 'x'" in bad.stderr
