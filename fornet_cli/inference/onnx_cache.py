@@ -31,7 +31,7 @@ from ..export.verify import compare, require_passed
 from ..fsutil import atomic_path, atomic_write_text, user_cache_dir
 from ..model.outputs import FocusContext, mask_thresholds
 
-FORMAT = 2  # bump when what an entry holds changes (2: no float-to-float Cast of the outputs)
+FORMAT = 3  # bump when what an entry holds changes (2: no float-to-float Cast of the outputs; 3: a "pooled" output)
 MAX_ENTRIES = 16
 MAX_BYTES = 2 * 1024**3
 # The export is verified (against eager PyTorch, in onnxruntime) at this small size and at a second batch and
