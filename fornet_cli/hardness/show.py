@@ -300,12 +300,7 @@ def _analyze(
     x = normalize(image, meta.mean, meta.std)
     output = predictor.fornet_outputs(x)
     pred = output.logits[0].argmax(dim=0).cpu()
-    focus = None
-    if config.focus is not None:
-        run = predictor.focus(x)
-        focus_pred = run.logits[0].argmax(dim=0).cpu()
-        focus = FocusView(focus_pred.numpy(), run.refined[0], config.focus, run.ranking,
-                          float((focus_pred == pred).float().mean()))
+    focus = None if config.focus is None else FocusView.of(predictor.focus(x), pred.numpy(), config.focus)
     z, masks = output.importance[0, 0].cpu(), output.masks[0].cpu() > 0.5
     result, maps = analyze_image(
         pred, z, masks, ratios, None if gt is None else torch.from_numpy(gt),
@@ -318,8 +313,7 @@ def _analyze(
         "ground_truth": None if job.gt is None else str(job.gt),
     }
     if focus is not None:
-        result.extra["focus"] = {"budget": focus.budget, "ranking": focus.ranking, "agreement": round(focus.agreement, 6),
-                                 "tiles": [list(t) for t in focus.tiles]}
+        result.extra["focus"] = focus.to_dict()
     palette = class_palette(meta.num_classes, meta.palette)
     data = _figure_data(
         image, pred, z, masks, result, maps, meta, palette, _stride(loaded.model), job.rel, loaded.source, job.gt

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -60,6 +61,16 @@ class FocusView:
     budget: float
     ranking: str
     agreement: float
+
+    @classmethod
+    def of(cls, run: Any, full_prediction: np.ndarray, budget: float) -> FocusView:
+        """From a ``FocusResult`` of one image and the full-resolution prediction it is compared with."""
+        pred = run.logits[0].argmax(dim=0).cpu().numpy()
+        return cls(pred, run.refined[0], budget, run.ranking, float((pred == full_prediction).mean()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget": self.budget, "ranking": self.ranking, "agreement": round(self.agreement, 6),
+                "tiles": [list(t) for t in self.tiles]}
 
 
 @dataclass(frozen=True)
