@@ -121,9 +121,10 @@ class OnnxEngine(Engine):
         if providers and providers[0] != "CPUExecutionProvider":
             self.name = f"onnxruntime {providers[0].replace('ExecutionProvider', '')}"
 
-    def _run(self, names: list[str], x: torch.Tensor) -> list[np.ndarray]:
-        array = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        return self.session.run(names, {"image": array})
+    def _run(self, names: list[str], x: torch.Tensor, session: Any = None, **extra: torch.Tensor) -> list[np.ndarray]:
+        """``session`` (default: the image graph's) on ``x`` as ``image`` and any ``extra`` named inputs."""
+        feed = {k: v.detach().to("cpu", torch.float32).contiguous().numpy() for k, v in {"image": x, **extra}.items()}
+        return (session or self.session).run(names, feed)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         (logits,) = self._run([self.output_names[0]], x)
@@ -141,9 +142,7 @@ class OnnxEngine(Engine):
             if self.make_tile_session is None:
                 raise ConfigError(f"The ONNX graph {self.source} cannot run focus tiles.")
             self.tile_session = self.make_tile_session()
-        feed = {"image": x, "pooled": focus.pooled, "thresholds": focus.thresholds}
-        arrays = {k: v.detach().to("cpu", torch.float32).contiguous().numpy() for k, v in feed.items()}
-        (logits,) = self.tile_session.run(["logits"], arrays)
+        (logits,) = self._run(["logits"], x, self.tile_session, pooled=focus.pooled, thresholds=focus.thresholds)
         return torch.from_numpy(logits).to(x.device)
 
 

@@ -86,21 +86,14 @@ def cached_graph(
 ) -> tuple[Path, bool]:
     """The path of a verified ONNX graph of ``model`` (exported now unless a valid entry exists), and whether
     it came from the cache. ``say`` hears why an entry was rebuilt."""
-    key = cache_key(model, all_outputs=all_outputs, opset=opset)
-    graph, record = entry_paths(model, key)
-    problem = entry_problem(graph, record, key)
-    if problem is None:
-        os.utime(record)  # least recently used goes first when the cache is pruned
-        return graph, True
-    if problem != "missing" and say is not None:
-        say(f"the cached ONNX graph {graph.name} is {problem}; exporting it again")
-    export_onnx(
-        copy.deepcopy(model).to("cpu").eval(), graph,
-        ExportOptions(height=VERIFY_SIZE[0], width=VERIFY_SIZE[1], all_outputs=all_outputs, opset=opset, overwrite=True),
-    )
-    atomic_write_text(record, json.dumps({"key": key, **_file_facts(graph)}, indent=2) + "\n")
-    prune(keep=graph)
-    return graph, False
+
+    def export(target: Path) -> None:
+        export_onnx(
+            copy.deepcopy(model).to("cpu").eval(), target,
+            ExportOptions(height=VERIFY_SIZE[0], width=VERIFY_SIZE[1], all_outputs=all_outputs, opset=opset, overwrite=True),
+        )
+
+    return _entry(model, cache_key(model, all_outputs=all_outputs, opset=opset), False, export, say)
 
 
 def cached_tile_graph(
@@ -108,18 +101,28 @@ def cached_tile_graph(
 ) -> tuple[Path, bool]:
     """As :func:`cached_graph`, for a FoR-Net model's focus tile graph (``FocusTile``: image, pooled and
     thresholds in, logits out), verified in onnxruntime against eager PyTorch before it is cached."""
-    key = cache_key(model, all_outputs=False, opset=opset, tile=True)
-    graph, record = entry_paths(model, key, tile=True)
+
+    def export(target: Path) -> None:
+        reference = copy.deepcopy(model).to("cpu").eval()
+        with atomic_path(target) as tmp:
+            build_graph(FocusTile(copy.deepcopy(reference)), tmp, torch.zeros(2, 3, *VERIFY_SIZE), opset=opset)
+            _verify_tile_graph(reference, tmp)
+
+    return _entry(model, cache_key(model, all_outputs=False, opset=opset, tile=True), True, export, say)
+
+
+def _entry(
+    model: nn.Module, key: str, tile: bool, export: Callable[[Path], None], say: Callable[[str], None] | None
+) -> tuple[Path, bool]:
+    """The entry of ``key``: used when valid, else written by ``export`` (atomically) with its record."""
+    graph, record = entry_paths(model, key, tile=tile)
     problem = entry_problem(graph, record, key)
     if problem is None:
-        os.utime(record)
+        os.utime(record)  # least recently used goes first when the cache is pruned
         return graph, True
     if problem != "missing" and say is not None:
         say(f"the cached ONNX graph {graph.name} is {problem}; exporting it again")
-    reference = copy.deepcopy(model).to("cpu").eval()
-    with atomic_path(graph) as tmp:
-        build_graph(FocusTile(copy.deepcopy(reference)), tmp, torch.zeros(2, 3, *VERIFY_SIZE), opset=opset)
-        _verify_tile_graph(reference, tmp)
+    export(graph)
     atomic_write_text(record, json.dumps({"key": key, **_file_facts(graph)}, indent=2) + "\n")
     prune(keep=graph)
     return graph, False

@@ -35,6 +35,7 @@ from .engines import CompiledEngine, EagerEngine, Engine, OnnxEngine
 
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "compile")
 Notify = Callable[[str], None]
+FIRST_INPUT, FIRST_TILES = "first input", "first focus tiles"
 
 
 @dataclass
@@ -114,8 +115,8 @@ class Runtime:
         self.plain = EagerEngine(model, autocast=amp_dtype if self.device.type == "cuda" else None)
         self.reference = EagerEngine(model)  # float32 eager: what every other path is checked against
         self.engine: Engine | None = None
-        self.pending_check = False
-        self.tile_checked = False
+        # What the accelerated engine still has to be checked on: its first input, its first focus tiles.
+        self.unchecked: set[str] = set()
 
     # ------------------------------------------------------------------------------------------ building
 
@@ -123,8 +124,9 @@ class Runtime:
         """Build the engine now (an ONNX export, a compile), not on the first image."""
         if self.engine is None:
             self.engine = self._build()
-            self.pending_check = self.engine is not self.plain and not isinstance(self.engine, _Passthrough)
-            if not self.pending_check:  # nothing to check: say now what runs
+            if self.engine is not self.plain and not isinstance(self.engine, _Passthrough):
+                self.unchecked = {FIRST_INPUT, FIRST_TILES}
+            else:  # nothing to check: say now what runs
                 self.info.name = self.engine.name
                 self.notify(self.info.line())
         return self
@@ -178,7 +180,7 @@ class Runtime:
     def _fall_back(self, why: str) -> Engine:
         self.info.notes.append(f"{why}: fell back to eager PyTorch")
         self.info.name, self.info.graph, self.info.cached = self.plain.name, None, None
-        self.pending_check = False
+        self.unchecked.clear()
         return self.plain
 
     # ------------------------------------------------------------------------------------------ running
@@ -190,48 +192,34 @@ class Runtime:
         return self._run("outputs", x)
 
     def tile_logits(self, x: torch.Tensor, focus: FocusContext) -> torch.Tensor:
-        """Logits of FoR-Net tiles run with their image's context (focus inference); the first call of an
-        accelerated engine is checked against eager PyTorch like the others."""
-        self.prepare()
-        assert self.engine is not None
-        if self.tile_checked or self.engine is self.plain or isinstance(self.engine, _Passthrough):
-            return self.engine.tile_logits(x, focus)
-        self.tile_checked = True
-        reference = self.reference.tile_logits(x, focus)
-        try:
-            got = self.engine.tile_logits(x, focus)
-            check = _compare(reference, got, self.engine, "logits")
-        except (FornetError, RuntimeError, OSError, ValueError, TypeError) as exc:
-            self._failed(f"{self.engine.name} failed on the first focus tiles ({_short(exc)})")
-            return self.plain.tile_logits(x, focus) if self.plain.autocast is not None else reference
-        if not check.passed:
-            self._failed(f"{self.engine.name} disagrees with eager PyTorch on the first focus tiles (max |diff| "
-                         f"{check.max_abs_diff:.3g}, tolerance {check.tolerance:.3g})")
-            return self.plain.tile_logits(x, focus) if self.plain.autocast is not None else reference
-        return got
+        """Logits of FoR-Net tiles run with their image's context (focus inference); an accelerated engine's
+        first tiles are checked against eager PyTorch as its first input is."""
+        return self._run("tile_logits", x, focus)
 
-    def _run(self, what: str, x: torch.Tensor) -> Any:
+    def _run(self, what: str, x: torch.Tensor, *args: Any) -> Any:
         self.prepare()
         assert self.engine is not None
-        if not self.pending_check:
-            return getattr(self.engine, what)(x)
-        self.pending_check = False
-        reference = getattr(self.reference, what)(x)
+        first = FIRST_TILES if what == "tile_logits" else FIRST_INPUT
+        if first not in self.unchecked:
+            return getattr(self.engine, what)(x, *args)
+        self.unchecked.discard(first)
+        reference = getattr(self.reference, what)(x, *args)
         try:
-            got = getattr(self.engine, what)(x)
+            got = getattr(self.engine, what)(x, *args)
             check = _compare(reference, got, self.engine, what)
         except (FornetError, RuntimeError, OSError, ValueError, TypeError) as exc:
-            self._failed(f"{self.engine.name} failed on the first input ({_short(exc)})")
-            return getattr(self.plain, what)(x) if self.plain.autocast is not None else reference
+            self._failed(f"{self.engine.name} failed on the {first} ({_short(exc)})")
+            return getattr(self.plain, what)(x, *args) if self.plain.autocast is not None else reference
         if not check.passed:
             self._failed(
-                f"{self.engine.name} disagrees with eager PyTorch on the first input (max |diff| "
+                f"{self.engine.name} disagrees with eager PyTorch on the {first} (max |diff| "
                 f"{check.max_abs_diff:.3g}, tolerance {check.tolerance:.3g}; argmax agreement "
                 f"{100 * check.argmax_agreement:.3f} %{'' if check.topk_counts_match is not False else '; Top-K counts differ'})"
             )
-            return getattr(self.plain, what)(x) if self.plain.autocast is not None else reference
-        self.info.name, self.info.check = self.engine.name, check
-        self.notify(self.info.line())
+            return getattr(self.plain, what)(x, *args) if self.plain.autocast is not None else reference
+        if first == FIRST_INPUT:  # the runtime line is said once, when the image check passes
+            self.info.name, self.info.check = self.engine.name, check
+            self.notify(self.info.line())
         return got
 
     def _failed(self, why: str) -> None:
@@ -259,7 +247,7 @@ class _Passthrough(Engine):
 
 
 def _compare(reference: Any, got: Any, engine: Engine, what: str) -> Check:
-    if what == "logits":
+    if what != "outputs":  # logits, tile_logits
         return compare(reference.cpu(), got.cpu(), engine.precision, engine.name)
     check = compare(reference.logits.cpu(), got.logits.cpu(), engine.precision, engine.name)
     counts = reference.masks.flatten(2).sum(2).float().cpu()

@@ -127,11 +127,11 @@ def test_a_failed_export_falls_back_to_eager(model: torch.nn.Module, cache: Path
 
 
 def test_channels_last_is_checked_and_matches(model: torch.nn.Module) -> None:
-    from fornet_cli.inference.runtime import Runtime
+    from fornet_cli.inference.runtime import FIRST_INPUT, FIRST_TILES, Runtime
 
     runtime = Runtime(model, "torch")
     runtime.engine = runtime._engine("channels_last")  # what auto runs without onnxruntime
-    runtime.pending_check = True
+    runtime.unchecked = {FIRST_INPUT, FIRST_TILES}
     x = _x(7)
     got = runtime.logits(x)
     assert runtime.info.name == "torch channels_last" and runtime.info.check is not None and runtime.info.check.passed
