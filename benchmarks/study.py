@@ -133,7 +133,7 @@ def selector_recall(run: Path, root: Path, split: str = "val") -> list[dict] | N
                               gap=logit_gap(logits))
         images.append(im)
     rows = summarize(images, model.topk_ratios).to_dict()["selector"]
-    keep = ("ratio", "coverage", "error_recall", "gap_error_recall", "ceiling_error_recall")
+    keep = ("ratio", "coverage", "error_recall", "gap_error_recall", "band_cells_error_recall", "ceiling_error_recall")
     result = [{**{k: r[k] for k in keep}, "band_error_recall": (r["band_area_matched"] or {}).get("error_recall")}
               for r in rows]
     atomic_write_text(done, json.dumps(result) + "\n")

@@ -125,9 +125,15 @@ def _print_summary(report: HardnessReport) -> None:
         title="Errors found (%): the selector's Top-K regions vs a predicted-boundary band of the same area",
         title_justify="left",
     )
-    for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band",
-                "logit-gap recall", "ceiling"):
+    for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band"):
         table.add_column(col, justify="left" if col == "Top-K ratio" else "right")
+    cells = Table(
+        title="Errors found (%) by as many cells of the selector's grid, chosen by other rules: the most predicted-"
+        "band pixels, the smallest logit gap, the most errors (the ceiling for any selector on this grid)",
+        title_justify="left",
+    )
+    for col in ("Top-K ratio", "selector", "band cells", "logit-gap cells", "ceiling"):
+        cells.add_column(col, justify="left" if col == "Top-K ratio" else "right")
     for row in rows:
         m, diff = row["band_area_matched"], row["recall_minus_band"]
         color = "" if diff is None else ("green" if diff > 0 else "red")
@@ -136,9 +142,13 @@ def _print_summary(report: HardnessReport) -> None:
             "-" if row["lift"] is None else f"{row['lift']:.2f}",
             _pct(None if m is None else m["error_recall"]), "-" if m is None else f"{m['width_px']:.1f}",
             f"[{color}]{_pct(diff)}[/{color}]" if color else _pct(diff),
+        )
+        cells.add_row(
+            f"{row['ratio']:g}", _pct(row["error_recall"]), _pct(row.get("band_cells_error_recall")),
             _pct(row.get("gap_error_recall")), _pct(row.get("ceiling_error_recall")),
         )
     err.print(table)
+    err.print(cells)
     if any(row["band_area_matched"] is None for row in rows):
         err.print(
             "[dim]-: even the widest band around the predicted boundaries covers less than the selector's region "

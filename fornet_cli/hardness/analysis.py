@@ -15,7 +15,9 @@ selector it needs no ground truth). It is reported
 * at a fixed d (``band_width``, pixels at 1024 x 2048 scaled with the image size, as ``fornet eval``'s
   band widths), and
 * area-matched, at the coverage the selector spends (:mod:`fornet_cli.hardness.summary`); for that every
-  image counts the bands of ``CURVE_WIDTHS`` too.
+  image counts the bands of ``CURVE_WIDTHS`` too,
+* on the selector's grid: as many cells as the selector takes, those holding the most pixels of the fixed-d
+  band (:mod:`fornet_cli.hardness.regions`), the comparison at equal resolution.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from ..evaluation.hard_regions import scale_width
 from ..evaluation.metrics import class_iou, nanmean
 from ..evaluation.morphology import boundary_band, edge_distance, edges
 from ..fmt import none_if_nan
-from .regions import ceiling_regions, gap_regions
+from .regions import densest_cells, gap_regions
 
 # Band widths (pixels) of the baseline's coverage curve: every width up to 32, then coarser steps up to
 # 1024 px, beyond which a band covers a whole Cityscapes frame.
@@ -162,6 +164,7 @@ class ImageHardness:
     gt_band_in_regions: np.ndarray | None = None  # int64 per ratio: evaluated band pixels inside the region
     ceiling: RegionCounts | None = None  # per ratio: the same number of cells, those holding the most errors
     gap: RegionCounts | None = None  # per ratio: the same number of cells, least sure by the logit gap
+    band_cells: RegionCounts | None = None  # per ratio: the same number of cells, most predicted-band pixels
     confusion: np.ndarray | None = None  # 34 x 34 label-id confusion (for the set's mIoU)
     miou: float = float("nan")
     extra: dict[str, Any] = field(default_factory=dict)  # paths etc., copied into to_dict()
@@ -198,6 +201,8 @@ class ImageHardness:
                     gt_band_inside=none_if_nan(self.gt_band_inside[i]),
                     ceiling_error_recall=None if self.ceiling is None else none_if_nan(self.ceiling.error_recall[i]),
                     gap_error_recall=None if self.gap is None else none_if_nan(self.gap.error_recall[i]),
+                    band_cells_error_recall=None if self.band_cells is None else none_if_nan(
+                        self.band_cells.error_recall[i]),
                 )
             topk.append(row)
         out: dict[str, Any] = {
@@ -279,7 +284,9 @@ def analyze_image(
         raise DataError(f"The ground truth of {name or 'the image'} is {tuple(gt_ids.shape)}, its prediction {(h, w)}.")
     maps = _count_errors(result, pred_train, gt_ids.to(torch.uint8), regions, band_width, curve_widths)
     counts = [int(k) for k in masks.flatten(1).sum(dim=1)]  # the selector's K per ratio
-    result.ceiling = count_regions(ceiling_regions(maps.wrong, result.grid, counts), maps.evaluated, maps.wrong)
+    result.ceiling = count_regions(densest_cells(maps.wrong, result.grid, counts), maps.evaluated, maps.wrong)
+    band = boundary_band(pred_train.to(torch.uint8), result.band_width)  # the fixed-d band, prediction only
+    result.band_cells = count_regions(densest_cells(band, result.grid, counts), maps.evaluated, maps.wrong)
     if gap is not None:
         result.gap = count_regions(gap_regions(gap, result.grid, counts), maps.evaluated, maps.wrong)
     return result, maps

@@ -2,6 +2,9 @@
 
 * ``gap``: the cells where the prediction is least sure, by the mean gap between the two highest logits of
   their pixels (PointRend's uncertainty; zero cost, but only known once the prediction is made);
+* ``band cells``: the cells that hold the most pixels of the band around the *predicted* boundaries: the
+  boundary-band rule at the selector's resolution (the pixel band itself is not bound to cells, which gives
+  it an edge no rule on a coarse grid has);
 * ``ceiling``: the cells that hold the most errors (needs the ground truth): no selector on this grid can put
   more errors into a region of that many cells, so it is the bar any selector is measured against.
 
@@ -37,10 +40,11 @@ def ranked_regions(scores: torch.Tensor, counts: Sequence[int], cells: torch.Ten
     return torch.stack([(rank < k)[cells] for k in counts])
 
 
-def ceiling_regions(wrong: torch.Tensor, grid: tuple[int, int], counts: Sequence[int]) -> torch.Tensor:
-    """The cells holding the most wrong pixels (``wrong``: ``H x W`` bool, evaluated pixels only)."""
-    cells = cell_of_pixel(grid, tuple(wrong.shape))
-    return ranked_regions(cell_sums(wrong.float(), cells, grid[0] * grid[1]), counts, cells)
+def densest_cells(pixels: torch.Tensor, grid: tuple[int, int], counts: Sequence[int]) -> torch.Tensor:
+    """The cells holding the most ``pixels`` (``H x W`` bool): with the wrong pixels, the ceiling; with the
+    predicted-boundary band, the band rule on the grid."""
+    cells = cell_of_pixel(grid, tuple(pixels.shape))
+    return ranked_regions(cell_sums(pixels.float(), cells, grid[0] * grid[1]), counts, cells)
 
 
 def logit_gap(logits: torch.Tensor) -> torch.Tensor:

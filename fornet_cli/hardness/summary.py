@@ -84,6 +84,7 @@ class HardnessSummary:
     gt_band_inside: tuple[float, ...]
     ceiling: RegionCounts | None = None  # the cells holding the most errors, as many as the selector's
     gap: RegionCounts | None = None  # the least sure cells by the logit gap (images that had logits)
+    band_cells: RegionCounts | None = None  # the cells holding the most pixels of the fixed predicted band
 
     def to_dict(self) -> dict[str, Any]:
         sel, band = self.selector, self.band
@@ -100,6 +101,8 @@ class HardnessSummary:
                     band_area_matched=None if m is None else m.to_dict(),
                     recall_minus_band=None if m is None else none_if_nan(sel.error_recall[i] - m.error_recall),
                     gap_error_recall=None if self.gap is None else none_if_nan(self.gap.error_recall[i]),
+                    band_cells_error_recall=None if self.band_cells is None else none_if_nan(
+                        self.band_cells.error_recall[i]),
                     ceiling_error_recall=None if self.ceiling is None else none_if_nan(self.ceiling.error_recall[i]),
                     share_of_ceiling=None if self.ceiling is None else none_if_nan(
                         div(sel.error_recall[i], self.ceiling.error_recall[i])),
@@ -147,10 +150,11 @@ def summarize(
     miou = float("nan")
     gt_inside: tuple[float, ...] = (float("nan"),) * n
     widths_px: dict[str, int] = {}
-    ceiling = gap = None
+    ceiling = gap = band_cells = None
     if labelled:
         ceiling = _sum([im.ceiling for im in labelled], n)
         gap = _sum([im.gap for im in labelled], n)
+        band_cells = _sum([im.band_cells for im in labelled], n)
         selector = sum((im.topk for im in labelled), RegionCounts.zeros(n))  # type: ignore[misc]
         band = sum((im.band for im in labelled), RegionCounts.zeros(1))  # type: ignore[misc]
         gt_band = sum((im.gt_band for im in labelled), RegionCounts.zeros(1))  # type: ignore[misc]
@@ -181,6 +185,7 @@ def summarize(
         gt_band_inside=gt_inside,
         ceiling=ceiling,
         gap=gap,
+        band_cells=band_cells,
     )
 
 

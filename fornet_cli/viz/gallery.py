@@ -119,12 +119,14 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
         "<h2>Set summary: the selector against a boundary band of the same area</h2>",
         "<p>Error recall = share of the wrongly predicted pixels inside a region; coverage = share of the "
         "evaluated pixels it spends. The baseline takes the pixels near a <em>predicted</em> boundary (no ground "
-        "truth), widened until it covers the same area as the selector's region. The logit-gap rule takes as many "
-        "grid cells as the selector where the prediction is least sure (the gap between its two highest logits); "
-        "the ceiling takes the cells holding the most errors: no selector on this grid can do better.</p>",
+        "truth), widened until it covers the same area as the selector's region; the band cells are as many grid "
+        "cells as the selector takes, those holding the most pixels of the fixed band (the band at the selector's "
+        "resolution). The logit-gap rule takes as many grid cells as the selector where the prediction is least "
+        "sure (the gap between its two highest logits); the ceiling takes the cells holding the most errors: no selector on this grid can do better.</p>",
         "<table><thead><tr><th class=name>Top-K region</th><th>coverage</th><th>selector error recall</th>"
         "<th>lift</th><th>band error recall (same area)</th><th>band width</th><th>selector &minus; band (points)</th>"
-        "<th>logit-gap cells (same number)</th><th>ceiling: cells with most errors</th>"
+        "<th>band cells (same number)</th><th>logit-gap cells (same number)</th>"
+        "<th>ceiling: cells with most errors</th>"
         "<th>GT boundary band inside</th></tr></thead><tbody>",
     ]
     for row in rows_data:
@@ -136,7 +138,8 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
             f"<td>{_pct(row['error_recall'])}</td><td>{_fixed(row['lift'], '.2f')}</td>"
             f"<td>{_pct(None if m is None else m['error_recall'])}</td>"
             f"<td>{_fixed(None if m is None else m['width_px'], '.1f', '&nbsp;px')}</td>"
-            f'<td class="{cls}">{_points(diff)}</td><td>{_pct(row.get("gap_error_recall"))}</td>'
+            f'<td class="{cls}">{_points(diff)}</td><td>{_pct(row.get("band_cells_error_recall"))}</td>'
+            f'<td>{_pct(row.get("gap_error_recall"))}</td>'
             f'<td>{_pct(row.get("ceiling_error_recall"))}</td><td>{_pct(row["gt_band_inside"])}</td></tr>'
         )
     band, gt = s["band_fixed"], s["gt_band"]

@@ -71,7 +71,8 @@ def test_figures_gallery_and_summary_with_ground_truth(setup: dict[str, Path], t
     assert [p["name"] for p in per] == [f"{c}/{n}_leftImg8bit" for c, n in zip(("eberfeld", "fennwick"), FRAMES)]
     assert all(p["has_ground_truth"] and p["ground_truth"].endswith("_gtFine_labelIds.png") for p in per)
     assert per[0]["grid"] == [8, 16] and data["model"]["stride"] == 16
-    assert "selector recall" in result.stderr and "band recall" in result.stderr
+    assert "selector recall" in result.stderr and "band recall" in result.stderr and "band cells" in result.stderr
+    assert all(row["band_cells_error_recall"] is not None for row in s["selector"])
 
 
 class _Links(HTMLParser):

@@ -299,3 +299,20 @@ def test_the_ceiling_and_the_gap_rule_take_as_many_cells_as_the_selector() -> No
     row = summarize([im], (0.25, 0.5)).to_dict()["selector"][1]
     assert row["ceiling_error_recall"] == pytest.approx(1.0) and row["error_recall"] == pytest.approx(1 / 3)
     assert row["share_of_ceiling"] == pytest.approx(1 / 3) and row["gap_error_recall"] is not None
+
+
+def test_the_band_cells_take_the_cells_richest_in_predicted_boundaries() -> None:
+    # 16 x 16 on a 2 x 2 grid. The prediction's only boundary surrounds a block in the top-right cell (its
+    # lower edge just reaches the bottom-right cell); 3 errors lie in the top-right cell, 5 in the bottom-left.
+    pred = torch.zeros(16, 16, dtype=torch.long)
+    pred[0:6, 11:16] = 1
+    gt = to_label_ids(pred).to(torch.uint8)
+    gt[0, 13] = gt[1, 13] = gt[2, 13] = ROAD
+    gt[12, 0:5] = SIDEWALK
+    masks = _masks([[(1, 1)], [(1, 1), (1, 0)]], (2, 2))  # the selector: bottom-right, then the bottom row
+    im, _ = analyze_image(pred, torch.zeros(2, 2), masks, (0.25, 0.5), gt)
+    assert im.topk.errors_inside.tolist() == [0, 5]
+    assert im.band_cells.errors_inside.tolist()[0] == 3  # Top 25 %: the top-right cell only
+    assert im.band_cells.valid_inside.tolist() == im.topk.valid_inside.tolist()  # as many cells (no void here)
+    row = summarize([im], (0.25, 0.5)).to_dict()["selector"][0]
+    assert row["band_cells_error_recall"] == pytest.approx(3 / 8) and row["error_recall"] == 0.0

@@ -1,11 +1,11 @@
-"""Grid regions by rules other than the selector: the ceiling (most errors) and the logit gap."""
+"""Grid regions by rules other than the selector: the ceiling (most errors), the band cells and the logit gap."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from fornet_cli.hardness.regions import ceiling_regions, cell_of_pixel, gap_regions, logit_gap
+from fornet_cli.hardness.regions import cell_of_pixel, densest_cells, gap_regions, logit_gap
 
 
 def test_cells_map_to_pixels_as_nearest_upsampling_does() -> None:
@@ -23,7 +23,7 @@ def test_the_ceiling_takes_the_cells_with_the_most_errors() -> None:
     wrong[0:4, 4:8] = True  # cell (0, 1): 16 errors
     wrong[4, 0:3] = True  # cell (1, 0): 3 errors
     wrong[7, 7] = True  # cell (1, 1): 1 error
-    regions = ceiling_regions(wrong, (2, 2), [1, 2, 4])
+    regions = densest_cells(wrong, (2, 2), [1, 2, 4])
     assert regions.shape == (3, 8, 8)
     assert torch.equal(regions[0], cell_of_pixel((2, 2), (8, 8)) == 1)
     assert [int((r & wrong).sum()) for r in regions] == [16, 19, 20]
