@@ -78,7 +78,7 @@ def score_run(run: Path, strides: list[int], ratios: list[float], split: str) ->
                 "ceiling": cell_sums(wrong, cells, n),
             }
             scores["sel+gap"] = _rank(scores["selector"]) + _rank(scores["gap cells"])
-            errors = cell_sums(wrong, cells, n)
+            errors = scores["ceiling"]
             for rule, v in scores.items():
                 order = torch.argsort(v, descending=True, stable=True)
                 for r in ratios:
