@@ -51,6 +51,9 @@ class FornetConfig:
     # Branches end in a BatchNorm without ReLU whose scale starts at 0, so that F_agg = F at the start (the
     # residual-branch initialisation of ResNets; a zero BatchNorm before a ReLU would never learn).
     residual_branches: bool = False
+    # Each branch's output counts only at its own selected positions (ours). The paper adds the whole output,
+    # so a branch also changes the positions around its selection (a 7x7 kernel dilated by 16 reaches far).
+    mask_branch_output: bool = False
     # A 1x1 classifier on the head's feature before the branches (ours): deep supervision, and the prediction
     # whose errors can teach the selector (``FornetOutput.aux``). Not used for the model's own logits.
     aux_classifier: bool = False
@@ -222,7 +225,8 @@ class FornetModel(nn.Module):
             if ratio == 0.0:  # branch off: it contributes nothing, not even its BN bias
                 continue
             m = straight_through(masks[:, i : i + 1], importance).to(ctx.dtype)
-            agg = agg + branch(ctx * m)
+            out = branch(ctx * m)
+            agg = agg + (out * m if self.config.mask_branch_output else out)
         logits = self.decoder(agg, low)
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return FornetOutput(logits, z, masks, None if self.aux is None else self.aux(feat), pooled)
