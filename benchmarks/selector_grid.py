@@ -34,7 +34,7 @@ from fornet_cli.evaluation.counting import evaluated_mask, to_label_ids
 from fornet_cli.evaluation.hard_regions import scale_width
 from fornet_cli.evaluation.morphology import boundary_band
 from fornet_cli.hardness.analysis import DEFAULT_BAND_WIDTH, analyze_image
-from fornet_cli.hardness.regions import cell_of_pixel, cell_sums, logit_gap
+from fornet_cli.hardness.regions import cell_of_pixel, cell_sums, gap_scores, logit_gap
 from fornet_cli.hardness.summary import summarize
 from fornet_cli.weights.resolve import load_weights
 
@@ -69,11 +69,10 @@ def score_run(run: Path, strides: list[int], ratios: list[float], split: str) ->
             cells = cell_of_pixel(grid, size)
             n = grid[0] * grid[1]
             z = F.interpolate(out.importance, size=grid, mode="bilinear", align_corners=False).flatten()
-            pixels = torch.bincount(cells.flatten(), minlength=n).clamp(min=1)
             scores = {
                 "selector": z.double(),
                 "band cells": cell_sums(band, cells, n),
-                "gap cells": -cell_sums(gap, cells, n) / pixels,
+                "gap cells": gap_scores(gap, cells, n),
                 "aux errors": cell_sums(aux_wrong, cells, n),
                 "ceiling": cell_sums(wrong, cells, n),
             }

@@ -53,9 +53,12 @@ def logit_gap(logits: torch.Tensor) -> torch.Tensor:
     return top2[0] - top2[1]
 
 
+def gap_scores(gap: torch.Tensor, cells: torch.Tensor, n: int) -> torch.Tensor:
+    """Per cell, minus the mean logit gap of its pixels: the higher, the less sure the prediction."""
+    return -cell_sums(gap, cells, n) / torch.bincount(cells.reshape(-1), minlength=n).clamp(min=1)
+
+
 def gap_regions(gap: torch.Tensor, grid: tuple[int, int], counts: Sequence[int]) -> torch.Tensor:
     """The cells with the smallest mean logit gap (``gap``: ``H x W`` from :func:`logit_gap`)."""
     cells = cell_of_pixel(grid, tuple(gap.shape))
-    n = grid[0] * grid[1]
-    mean_gap = cell_sums(gap, cells, n) / torch.bincount(cells.reshape(-1), minlength=n).clamp(min=1)
-    return ranked_regions(-mean_gap, counts, cells)
+    return ranked_regions(gap_scores(gap, cells, grid[0] * grid[1]), counts, cells)
