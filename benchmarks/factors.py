@@ -44,6 +44,7 @@ from fornet_cli.training.config import TrainConfig
 
 TV, DIL, LIN = {"backbone": "tv_mobilenet_v3_large"}, {"output_stride": 16, "mid_index": None}, {"decoder": "linear"}
 S8 = {"low_index": 1, "mid_index": 2, "branch_dilations": (1, 1, 1, 16)}
+MO = {"residual_branches": True, "mask_branch_output": True}  # branches that change only their selected positions
 AUX, AUX_LOSS = {"aux_classifier": True}, {"aux_weight": 0.4, "selector_target": "aux_error", "selector_fit": "rank"}
 # row -> (label, model-config changes or a peer name, loss changes)
 ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
@@ -69,16 +70,16 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     "d_dense": ("design: tv + lin, Top-K 1 (dense branches)", {**TV, **LIN, "topk_ratios": (1.0, 1.0, 1.0, 1.0)}, {}),
     "d_off": ("design: tv + lin, Top-K 0 (branches off)", {**TV, **LIN, "topk_ratios": (0.0, 0.0, 0.0, 0.0)}, {}),
     # The head on the stride-8 grid (the paper's): neck from stride 32 to the stride-8 feature, skip at stride 4,
-    # the dilated branch at the paper's 16 (docs/STUDY.md, "A finer grid").
+    # the dilated branch at the paper's 16 (docs/STUDY.md, "Two more redesigns of the branches and the grid").
     "d_s8": ("design: d_aux with the head at stride 8 (neck to the stride-8 feature, skip at stride 4)",
              {**TV, **LIN, **AUX, **S8}, AUX_LOSS),
     "d_s8off": ("design: d_s8, Top-K 0 (branches off)", {**TV, **LIN, **AUX, **S8, "topk_ratios": (0.0,) * 4},
                 AUX_LOSS),
     "d_auxoff": ("design: d_aux, Top-K 0 (branches off)", {**TV, **LIN, **AUX, "topk_ratios": (0.0,) * 4}, AUX_LOSS),
     "d_mo": ("design: d_aux, residual branches whose output counts only at their selected positions",
-             {**TV, **LIN, **AUX, "residual_branches": True, "mask_branch_output": True}, AUX_LOSS),
+             {**TV, **LIN, **AUX, **MO}, AUX_LOSS),
     "d_s8mo": ("design: d_s8 with d_mo's branches",
-               {**TV, **LIN, **AUX, **S8, "residual_branches": True, "mask_branch_output": True}, AUX_LOSS),
+               {**TV, **LIN, **AUX, **S8, **MO}, AUX_LOSS),
     "r18": ("design: fornet_r18 (first design)", {"_base": "fornet_r18_v1"}, {}),
     "r18lin": ("design: fornet_r18 with the linear decoder", {"_base": "fornet_r18_v1", **LIN}, {}),
     "r18aux": ("design: r18lin, aux classifier, selector on its errors", {"_base": "fornet_r18_v1", **LIN, **AUX},
