@@ -7,7 +7,6 @@ Same generated data, same recipe, same budget, same seeds for every row:
   c  the same with Top-K ratios 1 (dense branches: every position, no selection)
   d  the same with the paper's selector target (ground-truth boundary band, BCE)
   e  torchvision lraspp_mobilenet_v3_large, trained the same way (CE + Dice)
-  h  experiment: a with residual branches whose output counts only at their selected positions
 
 Each run trains from scratch with the cpu-quick recipe for --iters iterations and is scored on the
 validation split at its last iteration (not its best, so no row is picked after the fact). For FoR-Net rows
@@ -38,7 +37,6 @@ import torch
 from fornet_cli.benchmark.runner import BenchmarkConfig
 from fornet_cli.data.synth import ensure_synth_dataset
 from fornet_cli.fsutil import atomic_write_text
-from fornet_cli.model import get_entry, register_model
 from fornet_cli.training.config import TrainConfig, recipe
 from fornet_cli.training.loop import train
 from fornet_cli.training.losses import LossConfig
@@ -50,14 +48,7 @@ ROWS = {
     "d": ("same, the paper's selector target (boundary band, BCE)",
           {"loss": LossConfig(selector_target="boundary", selector_fit="bce")}),
     "e": ("torchvision LRASPP MobileNetV3-L", {"model": "lraspp_mobilenet_v3_large"}),
-    "h": ("experiment: a, residual branches with masked output", {"model": "study_masked_branches"}),
 }
-# Experiment rows' variants, registered at import so that every worker process knows them too.
-register_model(
-    "study_masked_branches",
-    replace(get_entry("fornet_mbv3").config, residual_branches=True, mask_branch_output=True,
-            description="study row h: fornet_mbv3 with residual branches whose output is masked"),
-)
 
 
 def _size(text: str) -> tuple[int, int]:

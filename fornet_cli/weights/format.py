@@ -108,9 +108,11 @@ def config_from_meta(meta: ModelMeta, source: str) -> FornetConfig:
     """The variant config from a checkpoint: its own ``model_config``, else the registry's entry."""
     if not meta.model_config:
         try:
-            return get_entry(meta.architecture).config
+            config = get_entry(meta.architecture).config
         except UnknownModelError as exc:
             raise UnknownModelError(f"{source}: {exc}") from None
+        _refuse_ambiguous_design(meta, config, source)
+        return config
     try:
         config = FornetConfig.from_dict(meta.model_config)
     except TypeError as exc:
@@ -128,6 +130,35 @@ def config_from_meta(meta: ModelMeta, source: str) -> FornetConfig:
     ):
         raise ConfigError(f"{source}: branch kernels/dilations out of range.")
     return config
+
+
+def _redesigns(name: str) -> str:
+    earlier = ", ".join(f"{old} (fornet {version})" for old, version in REDESIGNED[name])
+    return f"{name} was redesigned (docs/MODEL.md); its earlier designs load as {earlier}"
+
+
+def _tensor_layout(config: FornetConfig, num_classes: int) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in FornetModel(config, num_classes=num_classes).state_dict().items()}
+
+
+def _refuse_ambiguous_design(meta: ModelMeta, config: FornetConfig, source: str) -> None:
+    """A file that names a redesigned variant without describing it (no ``model_config``) is refused when an
+    earlier design has the same tensors: the weights would load into the current design silently and compute
+    something else (fornet_mbv3 0.2 and 0.3 differ in how the branches add up, not in their tensors)."""
+    if meta.architecture not in REDESIGNED:
+        return
+    layout = _tensor_layout(config, meta.num_classes)
+    same = [old for old, _ in REDESIGNED[meta.architecture]
+            if _tensor_layout(get_entry(old).config, meta.num_classes) == layout]
+    if same:
+        raise WeightsError(
+            f"{source} names {meta.architecture} without describing it (no \"model_config\"), and its weights "
+            f"fit {' and '.join(same)} as well, which compute something else. {_redesigns(meta.architecture)}. "
+            f"Set \"architecture\" to the design that wrote the weights; for the current design, add its "
+            f"\"model_config\" (fornet_cli.create_model(\"{meta.architecture}\").config.to_dict()), as the "
+            "checkpoints and exports fornet writes do."
+        )
 
 
 def build_from_meta(meta: ModelMeta, source: str, device: str | torch.device | None = None) -> FornetModel:
@@ -165,10 +196,8 @@ def check_shapes(meta: ModelMeta, state: dict[str, torch.Tensor], source: str, c
                  f"{len(wrong)} of another shape or type (e.g. {wrong[0]})" if wrong else ""]
         hint = " Use the config.json that was saved with these weights."
         if not meta.model_config and meta.architecture in REDESIGNED:
-            # A file that names its variant without describing it: it may predate the redesign (fornet 0.2).
-            hint = (f" {meta.architecture} was redesigned in fornet 0.2 (docs/STUDY.md); weights of the first "
-                    f"design load as {REDESIGNED[meta.architecture]}: set \"architecture\" to that name in "
-                    f"{config_source}.")
+            # A file that names its variant without describing it: it may predate a redesign.
+            hint = f" {_redesigns(meta.architecture)}: set \"architecture\" to the name of the design in {config_source}."
         raise WeightsError(
             f"The weights in {source} do not match the architecture in {config_source}: "
             + "; ".join(p for p in parts if p) + "." + hint

@@ -77,12 +77,35 @@ def test_first_design_weights_under_the_redesigned_name_are_refused_naming_the_c
     config = json.loads((tmp_path / CONFIG_NAME).read_text())
     config.update(architecture="fornet_mbv3", model_config={})
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match="fornet_mbv3 was redesigned in fornet 0.2.*load as fornet_mbv3_v1"):
+    with pytest.raises(WeightsError, match=r"fornet_mbv3 was redesigned.*load as fornet_mbv3_v1 \(fornet 0\.1\)"):
         load_pretrained(tmp_path)
     config["architecture"] = "fornet_mbv3_v1"  # what the message says to do
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
     loaded, _ = load_pretrained(tmp_path)
     assert loaded.config == old.config and meta.model_config == old.config.to_dict()
+
+
+def test_weights_that_fit_two_designs_without_a_model_config_are_refused(tmp_path: Path) -> None:
+    """fornet_mbv3 0.2 and 0.3 have the same tensors and compute different things: a file that only names
+    fornet_mbv3 must not load into the current design silently. Naming the design loads it; so does the
+    model_config that fornet writes."""
+    old = _trained_looking("fornet_mbv3_v2")
+    _save(old, tmp_path)
+    config = json.loads((tmp_path / CONFIG_NAME).read_text())
+    config.update(architecture="fornet_mbv3", model_config={})
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="fit fornet_mbv3_v2 as well.*fornet_mbv3_v2 \\(fornet 0.2\\)"):
+        load_pretrained(tmp_path)
+    config["architecture"] = "fornet_mbv3_v2"  # what the message says to do
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    loaded, _ = load_pretrained(tmp_path)
+    assert loaded.config == old.config and not loaded.config.mask_branch_output
+    x = torch.randn(1, 3, 64, 128)
+    torch.testing.assert_close(loaded.eval()(x), old(x))
+    config.update(architecture="fornet_mbv3", model_config=fornet_cli.create_model("fornet_mbv3").config.to_dict())
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    current, _ = load_pretrained(tmp_path)  # the same tensors, read as the current design because the file says so
+    assert current.config.mask_branch_output and current.config.residual_branches
 
 
 def test_a_first_design_checkpoint_rebuilds_its_own_architecture(tmp_path: Path) -> None:
