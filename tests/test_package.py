@@ -31,3 +31,13 @@ def test_load_weights_is_public(tmp_path) -> None:
     loaded = fornet_cli.load_weights(tmp_path)
     assert loaded.meta.class_names == ["a", "b"]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()))
+
+
+def test_the_repository_passes_ruff() -> None:
+    """The lint settings in pyproject.toml hold for every file (ruff is a dev dependency)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(root)], capture_output=True,
+                            text=True, cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
