@@ -80,10 +80,15 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
              {**TV, **LIN, **AUX, **MO}, AUX_LOSS),
     "d_s8mo": ("design: d_s8 with d_mo's branches",
                {**TV, **LIN, **AUX, **S8, **MO}, AUX_LOSS),
+    # fornet_mbv3 0.3 (d_mo) with the first pass's uncertainty added to the selector's score (selector_cue).
+    "d_mogap": ("design: d_mo, the selector's score plus the branches-off prediction's uncertainty",
+                {**TV, **LIN, **AUX, **MO, "selector_cue": "gap"}, AUX_LOSS),
     "r18": ("design: fornet_r18 (first design)", {"_base": "fornet_r18_v1"}, {}),
     "r18lin": ("design: fornet_r18 with the linear decoder", {"_base": "fornet_r18_v1", **LIN}, {}),
     "r18aux": ("design: r18lin, aux classifier, selector on its errors", {"_base": "fornet_r18_v1", **LIN, **AUX},
                AUX_LOSS),
+    "r18mo": ("design: r18aux (fornet_r18 v2) with d_mo's branches", {"_base": "fornet_r18_v1", **LIN, **AUX, **MO},
+              AUX_LOSS),
 }
 
 

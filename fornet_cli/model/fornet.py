@@ -57,6 +57,11 @@ class FornetConfig:
     # A 1x1 classifier on the head's feature before the branches (ours): deep supervision, and the prediction
     # whose errors can teach the selector (``FornetOutput.aux``). Not used for the model's own logits.
     aux_classifier: bool = False
+    # What the selector sees besides the feature (ours). "gap": the decoder runs once with the branches off,
+    # and minus the gap between its two highest logits (small = unsure), pooled to the grid and detached, is
+    # added to the learned score z. With mask_branch_output, that first pass is the model's own prediction
+    # outside the masks, so the cue says where the final prediction is unsure.
+    selector_cue: str = "none"
     # BatchNorm eps of the backbone (None: the library's; torchvision's MobileNetV3 uses 1e-3, timm's 1e-5).
     backbone_bn_eps: float | None = None
     description: str = ""
@@ -108,6 +113,7 @@ class GlobalContext(nn.Module):
 
 
 DECODERS: tuple[str, ...] = ("deeplabv3plus", "light", "linear")
+SELECTOR_CUES: tuple[str, ...] = ("none", "gap")
 
 
 class LinearDecoder(nn.Module):
@@ -160,6 +166,11 @@ class FornetModel(nn.Module):
         super().__init__()
         if len(config.branch_kernels) != len(config.branch_dilations):
             raise ValueError("branch_kernels and branch_dilations must have the same length")
+        if config.selector_cue not in SELECTOR_CUES:
+            raise ValueError(f"unknown selector_cue {config.selector_cue!r}; expected one of {SELECTOR_CUES}")
+        if config.selector_cue != "none" and config.decoder != "linear":
+            # The cue runs the decoder a second time; a decoder with BatchNorm would count its statistics twice.
+            raise ValueError(f"selector_cue {config.selector_cue!r} needs the linear decoder, not {config.decoder!r}")
         self.name = name
         self.num_classes = num_classes
         c = config.channels
@@ -212,6 +223,8 @@ class FornetModel(nn.Module):
             mid = self.lateral(rest[0])
             feat = mid + F.interpolate(feat, size=mid.shape[-2:], mode="bilinear", align_corners=False)
         z = self.selector(feat)
+        if self.config.selector_cue == "gap":
+            z = z + self.uncertainty_cue(feat, low, z.shape[-2:])
         importance = torch.sigmoid(z)
         if focus is None:
             masks = topk_masks(z, self.topk_ratios)
@@ -230,6 +243,15 @@ class FornetModel(nn.Module):
         logits = self.decoder(agg, low)
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return FornetOutput(logits, z, masks, None if self.aux is None else self.aux(feat), pooled)
+
+    def uncertainty_cue(self, feat: torch.Tensor, low: torch.Tensor, grid: torch.Size) -> torch.Tensor:
+        """Minus the top-2 logit gap of the prediction with the branches off, on the selector's grid (detached:
+        the cue steers the selection, the selector's loss trains only the learned part)."""
+        with torch.no_grad():
+            top2 = self.decoder(feat, low).float().topk(2, dim=1).values
+            gap = top2[:, :1] - top2[:, 1:]
+            # Bilinear at half size averages each 2 x 2 block (stride-8 logits, stride-16 grid); exportable.
+            return -F.interpolate(gap, size=grid, mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_all(x).logits
