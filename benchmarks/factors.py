@@ -1,10 +1,10 @@
 """Why does our `fornet_mbv3` learn slower than torchvision's LRASPP? One factor at a time (docs/STUDY.md).
 
-Every row is `fornet_mbv3` with one thing changed towards LRASPP (rows with several letters change several),
-trained with the same data, recipe, budget and seeds as the study (benchmarks/study.py) and scored at its last
-iteration on the validation split:
+Every row is the first `fornet_mbv3` (fornet 0.1, registered as `fornet_mbv3_v1`) with one thing changed
+towards LRASPP (rows with several letters change several), trained with the same data, recipe, budget and seeds
+as the study (benchmarks/study.py) and scored at its last iteration on the validation split:
 
-  base  fornet_mbv3 as registered (timm MobileNetV3-L, undilated + top-down neck, light decoder, CE+Dice+sel)
+  base  fornet_mbv3_v1 (timm MobileNetV3-L, undilated + top-down neck, light decoder, CE+Dice+sel)
   tv    torchvision's MobileNetV3-L implementation (BatchNorm eps 1e-3, its init), same stages
   eps   timm's MobileNetV3-L with torchvision's BatchNorm eps 1e-3 (what of `tv` is the eps)
   dil   a dilated last stage (output stride 16) feeds the head directly, no neck
@@ -16,6 +16,8 @@ iteration on the validation split:
   tvlin   tv + lin (undilated, with the neck: the cheap structure)
   epslin  eps + lin
   lraspp  torchvision lraspp_mobilenet_v3_large itself
+  d_*, r18*  design candidates of later versions, chosen on held-out data (--data-seed 7 --seeds 100,101;
+          docs/STUDY.md sections 2 and 4): d_aux is fornet_mbv3 0.2, d_mo fornet_mbv3 0.3, r18aux fornet_r18 0.2
 
     python benchmarks/factors.py --jobs 2                      # 9 rows x 3 seeds, 200 iterations
     python benchmarks/factors.py --rows base,dil --seeds 0     # a subset; finished runs are reused
@@ -48,7 +50,7 @@ MO = {"residual_branches": True, "mask_branch_output": True}  # branches that ch
 AUX, AUX_LOSS = {"aux_classifier": True}, {"aux_weight": 0.4, "selector_target": "aux_error", "selector_fit": "rank"}
 # row -> (label, model-config changes or a peer name, loss changes)
 ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
-    "base": ("fornet_mbv3 as registered", {}, {}),
+    "base": ("fornet_mbv3_v1 (the first design)", {}, {}),
     "tv": ("torchvision MobileNetV3-L implementation", TV, {}),
     "eps": ("timm MobileNetV3-L with BatchNorm eps 1e-3", {"backbone_bn_eps": 1e-3}, {}),
     "dil": ("dilated stride-16 last stage, no neck", DIL, {}),
