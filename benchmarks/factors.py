@@ -85,6 +85,8 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
     # fornet_mbv3 0.3 (d_mo) with the first pass's uncertainty added to the selector's score (selector_cue).
     "d_mogap": ("design: d_mo, the selector's score plus the branches-off prediction's uncertainty",
                 {**TV, **LIN, **AUX, **MO, "selector_cue": "gap"}, AUX_LOSS),
+    "d_morule": ("design: d_mo, the branches-off prediction's uncertainty selects (learned score: tie-break)",
+                 {**TV, **LIN, **AUX, **MO, "selector_cue": "gap_rule"}, AUX_LOSS),
     "r18": ("design: fornet_r18 (first design)", {"_base": "fornet_r18_v1"}, {}),
     "r18lin": ("design: fornet_r18 with the linear decoder", {"_base": "fornet_r18_v1", **LIN}, {}),
     "r18aux": ("design: r18lin, aux classifier, selector on its errors", {"_base": "fornet_r18_v1", **LIN, **AUX},

@@ -60,7 +60,8 @@ class FornetConfig:
     # What the selector sees besides the feature (ours). "gap": the decoder runs once with the branches off,
     # and minus the gap between its two highest logits (small = unsure), pooled to the grid and detached, is
     # added to the learned score z. With mask_branch_output, that first pass is the model's own prediction
-    # outside the masks, so the cue says where the final prediction is unsure.
+    # outside the masks, so the cue says where the final prediction is unsure. "gap_rule": the cue alone ranks
+    # the cells; the learned score, scaled by RULE_TIEBREAK, only breaks ties (and is still trained).
     selector_cue: str = "none"
     # BatchNorm eps of the backbone (None: the library's; torchvision's MobileNetV3 uses 1e-3, timm's 1e-5).
     backbone_bn_eps: float | None = None
@@ -113,7 +114,8 @@ class GlobalContext(nn.Module):
 
 
 DECODERS: tuple[str, ...] = ("deeplabv3plus", "light", "linear")
-SELECTOR_CUES: tuple[str, ...] = ("none", "gap")
+SELECTOR_CUES: tuple[str, ...] = ("none", "gap", "gap_rule")
+RULE_TIEBREAK = 0.01
 
 
 class LinearDecoder(nn.Module):
@@ -223,8 +225,9 @@ class FornetModel(nn.Module):
             mid = self.lateral(rest[0])
             feat = mid + F.interpolate(feat, size=mid.shape[-2:], mode="bilinear", align_corners=False)
         z = self.selector(feat)
-        if self.config.selector_cue == "gap":
-            z = z + self.uncertainty_cue(feat, low, z.shape[-2:])
+        if self.config.selector_cue != "none":
+            cue = self.uncertainty_cue(feat, low, z.shape[-2:])
+            z = z + cue if self.config.selector_cue == "gap" else cue + RULE_TIEBREAK * z
         importance = torch.sigmoid(z)
         if focus is None:
             masks = topk_masks(z, self.topk_ratios)

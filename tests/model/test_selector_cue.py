@@ -14,23 +14,20 @@ from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
 from fornet_cli.export.exporter import ExportOptions, export_onnx, scene_batch
 from fornet_cli.model import FornetModel
 from fornet_cli.model.calibrate import calibrate_batchnorm
+from fornet_cli.model.fornet import RULE_TIEBREAK
 from fornet_cli.model.variants import MBV3_V1, MBV3_V3
 from fornet_cli.weights.format import meta_for
 
 CUE = replace(MBV3_V3, selector_cue="gap")
 
 
-def _model() -> FornetModel:
+def _model(cue: str = "gap") -> FornetModel:
     torch.manual_seed(0)
-    return calibrate_batchnorm(FornetModel(CUE, num_classes=5)).eval()
+    return calibrate_batchnorm(FornetModel(replace(CUE, selector_cue=cue), num_classes=5)).eval()
 
 
-def test_with_a_silent_selector_the_score_is_minus_the_first_pass_gap_on_the_grid() -> None:
-    model = _model()
-    with torch.no_grad():  # the learned part says nothing: z is the cue alone
-        model.selector.score.weight.zero_()
-        model.selector.score.bias.zero_()
-    x = torch.randn(1, 3, 128, 192)
+def _first_pass_gap(model: FornetModel, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """The mean top-2 gap of the first decoder pass per stride-16 cell (``1 x h x w``), and the outputs."""
     first: list[torch.Tensor] = []
     hook = model.decoder.register_forward_hook(lambda _m, _a, out: first.append(out))
     try:
@@ -38,15 +35,43 @@ def test_with_a_silent_selector_the_score_is_minus_the_first_pass_gap_on_the_gri
             out = model.forward_all(x)
     finally:
         hook.remove()
-    # The decoder ran twice: the cue's pass (branches off), then the model's own.
-    assert len(first) == 2 and first[0].shape[-2:] == (16, 24)
+    assert len(first) == 2  # the cue's pass (branches off), then the model's own
     top2 = first[0].topk(2, dim=1).values
-    gap = top2[:, 0] - top2[:, 1]  # 16 x 24 at stride 8
-    blocks = gap.reshape(1, 8, 2, 12, 2).mean(dim=(2, 4))  # each stride-16 cell: the mean of its 2 x 2 pixels
+    gap = top2[:, 0] - top2[:, 1]
+    h, w = gap.shape[-2] // 2, gap.shape[-1] // 2
+    return gap.reshape(1, h, 2, w, 2).mean(dim=(2, 4)), out
+
+
+def test_with_a_silent_selector_the_score_is_minus_the_first_pass_gap_on_the_grid() -> None:
+    model = _model()
+    with torch.no_grad():  # the learned part says nothing: z is the cue alone
+        model.selector.score.weight.zero_()
+        model.selector.score.bias.zero_()
+    blocks, out = _first_pass_gap(model, torch.randn(1, 3, 128, 192))
+    # Each stride-16 cell holds the mean gap of its 2 x 2 stride-8 pixels.
+    assert blocks.shape == (1, 8, 12)
     torch.testing.assert_close(out.importance[:, 0], -blocks)
     # So the widest Top-K region holds the cells where the first pass was least sure.
     widest = out.masks[0, -1].bool()
     assert blocks[0][widest].max() <= blocks[0][~widest].min()
+
+
+def test_as_a_rule_the_cue_ranks_the_cells_whatever_the_learned_score_says() -> None:
+    model = _model("gap_rule")
+    with torch.no_grad():  # a loud learned selector
+        model.selector.score.weight.mul_(5.0)
+    blocks, out = _first_pass_gap(model, torch.randn(1, 3, 128, 192))
+    z = out.importance[:, 0]
+    learned = (z + blocks) / RULE_TIEBREAK  # z = cue + RULE_TIEBREAK * learned, cue = -blocks
+    widest = out.masks[0, -1].bool()
+    # Alone, the learned score would choose other cells ...
+    assert not torch.equal(learned[0] >= learned[0][widest].min(), widest)
+    # ... but it only breaks ties: a selected cell is at most 2 * RULE_TIEBREAK * max|learned| surer.
+    slack = 2 * RULE_TIEBREAK * float(learned.abs().max())
+    for i in range(out.masks.shape[1]):
+        region = out.masks[0, i].bool()
+        assert blocks[0][region].max() <= blocks[0][~region].min() + slack
+    assert slack < 0.5 * float(blocks.max() - blocks.min())  # the tie-break is small against the cue's range
 
 
 def test_the_cue_does_not_train_through_the_first_pass() -> None:
