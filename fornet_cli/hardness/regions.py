@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..model.fornet import top2_gap
+
 
 def cell_of_pixel(grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
     """``H x W`` int64: the index (row * w + column) of the grid cell each pixel belongs to."""
@@ -49,8 +51,7 @@ def densest_cells(pixels: torch.Tensor, grid: tuple[int, int], counts: Sequence[
 
 def logit_gap(logits: torch.Tensor) -> torch.Tensor:
     """``H x W``: the gap between the two highest of ``C x H x W`` logits (small = unsure)."""
-    top2 = logits.float().topk(2, dim=0).values
-    return top2[0] - top2[1]
+    return top2_gap(logits, dim=0)[0]
 
 
 def gap_scores(gap: torch.Tensor, cells: torch.Tensor, n: int) -> torch.Tensor:

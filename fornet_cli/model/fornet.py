@@ -118,6 +118,22 @@ SELECTOR_CUES: tuple[str, ...] = ("none", "gap", "gap_rule")
 RULE_TIEBREAK = 0.01
 
 
+def selector_cue_problem(config: FornetConfig) -> str | None:
+    """What is wrong with ``config.selector_cue``, or None (checked by the model and by the weights loader)."""
+    if config.selector_cue not in SELECTOR_CUES:
+        return f"unknown selector_cue {config.selector_cue!r}; expected one of {SELECTOR_CUES}"
+    if config.selector_cue != "none" and config.decoder != "linear":
+        # The cue runs the decoder a second time; a decoder with BatchNorm would count its statistics twice.
+        return f"selector_cue {config.selector_cue!r} needs the linear decoder, not {config.decoder!r}"
+    return None
+
+
+def top2_gap(logits: torch.Tensor, dim: int) -> torch.Tensor:
+    """The gap between the two highest logits along ``dim`` (kept as a size-1 dim), in float32: small = unsure."""
+    top2 = logits.float().topk(2, dim=dim).values
+    return top2.narrow(dim, 0, 1) - top2.narrow(dim, 1, 1)
+
+
 class LinearDecoder(nn.Module):
     """LRASPP's decoder: a 1x1 classifier on the head's feature, upsampled to the skip's grid, plus a 1x1
     classifier on the skip feature. (Classifying before upsampling equals torchvision's order, cheaper.)"""
@@ -168,11 +184,8 @@ class FornetModel(nn.Module):
         super().__init__()
         if len(config.branch_kernels) != len(config.branch_dilations):
             raise ValueError("branch_kernels and branch_dilations must have the same length")
-        if config.selector_cue not in SELECTOR_CUES:
-            raise ValueError(f"unknown selector_cue {config.selector_cue!r}; expected one of {SELECTOR_CUES}")
-        if config.selector_cue != "none" and config.decoder != "linear":
-            # The cue runs the decoder a second time; a decoder with BatchNorm would count its statistics twice.
-            raise ValueError(f"selector_cue {config.selector_cue!r} needs the linear decoder, not {config.decoder!r}")
+        if (problem := selector_cue_problem(config)) is not None:
+            raise ValueError(problem)
         self.name = name
         self.num_classes = num_classes
         c = config.channels
@@ -251,8 +264,7 @@ class FornetModel(nn.Module):
         """Minus the top-2 logit gap of the prediction with the branches off, on the selector's grid (detached:
         the cue steers the selection, the selector's loss trains only the learned part)."""
         with torch.no_grad():
-            top2 = self.decoder(feat, low).float().topk(2, dim=1).values
-            gap = top2[:, :1] - top2[:, 1:]
+            gap = top2_gap(self.decoder(feat, low), dim=1)
             # Bilinear at half size averages each 2 x 2 block (stride-8 logits, stride-16 grid); exportable.
             return -F.interpolate(gap, size=grid, mode="bilinear", align_corners=False)
 

@@ -22,7 +22,7 @@ from ..data.normalize import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError, OutputError, UnknownModelError, WeightsError
 from ..fsutil import atomic_path, atomic_write_text, write_failure
 from ..model.backbone import TORCHVISION_BACKBONES
-from ..model.fornet import DECODERS, SELECTOR_CUES, FornetConfig, FornetModel
+from ..model.fornet import DECODERS, FornetConfig, FornetModel, selector_cue_problem
 from ..model.registry import get_entry
 from ..model.variants import REDESIGNED
 
@@ -125,8 +125,8 @@ def config_from_meta(meta: ModelMeta, source: str) -> FornetConfig:
         raise ConfigError(f"{source}: unknown backbone {config.backbone!r}; is the file from a newer fornet or timm?")
     if config.decoder not in DECODERS:
         raise ConfigError(f"{source}: unknown decoder {config.decoder!r}.")
-    if config.selector_cue not in SELECTOR_CUES or (config.selector_cue != "none" and config.decoder != "linear"):
-        raise ConfigError(f"{source}: selector_cue {config.selector_cue!r} is unknown or needs the linear decoder.")
+    if (problem := selector_cue_problem(config)) is not None:
+        raise ConfigError(f"{source}: {problem}.")
     if any(k not in (1, 3, 5, 7, 9, 11) for k in config.branch_kernels) or any(
         not 1 <= d <= 64 for d in config.branch_dilations
     ):
