@@ -87,6 +87,8 @@ ROWS: dict[str, tuple[str, dict[str, Any] | str, dict[str, Any]]] = {
                 {**TV, **LIN, **AUX, **MO, "selector_cue": "gap"}, AUX_LOSS),
     "d_morule": ("design: d_mo, the branches-off prediction's uncertainty selects (learned score: tie-break)",
                  {**TV, **LIN, **AUX, **MO, "selector_cue": "gap_rule"}, AUX_LOSS),
+    "d_moerr": ("design: d_mo, the branches-off prediction's expected errors per cell select (learned: tie-break)",
+                {**TV, **LIN, **AUX, **MO, "selector_cue": "error_rule"}, AUX_LOSS),
     "r18": ("design: fornet_r18 (first design)", {"_base": "fornet_r18_v1"}, {}),
     "r18lin": ("design: fornet_r18 with the linear decoder", {"_base": "fornet_r18_v1", **LIN}, {}),
     "r18aux": ("design: r18lin, aux classifier, selector on its errors", {"_base": "fornet_r18_v1", **LIN, **AUX},

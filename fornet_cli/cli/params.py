@@ -80,6 +80,11 @@ FocusHaloOpt = Annotated[int, typer.Option("--focus-halo", min=0, help="--focus:
 FocusRankOpt = Annotated[str, typer.Option(
     "--focus-rank", help="--focus: rank tiles by auto, importance (the selector), uncertainty (the first pass's "
     "top-2 probability gap) or both. auto: the measured best (docs/FOCUS.md).")]
+SelectorCueOpt = Annotated[str | None, typer.Option(
+    "--selector-cue", metavar="CUE",
+    help="FoR-Net models with the linear decoder (fornet_mbv3, fornet_r18): what picks the cells the branches "
+    "refine. none (the learned selector), error_rule (the cells where a first pass with the branches off "
+    "expects the most wrong pixels; the same weights), gap_rule or gap. Default: the model's own.")]
 RegistryOpt = Annotated[Path | None, typer.Option(help="An extra weights.toml.")]
 TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled .pt/.pth file (read with weights_only=True).")]
 
@@ -97,6 +102,7 @@ _INFERENCE_OPTIONS = (  # (name, annotation, default): eval and predict take the
     ("focus_tile", FocusTileOpt, 256),
     ("focus_halo", FocusHaloOpt, 32),
     ("focus_rank", FocusRankOpt, "auto"),
+    ("selector_cue", SelectorCueOpt, None),
 )
 FOCUS_OPTIONS = ("focus", "focus_scale", "focus_tile", "focus_halo", "focus_rank")
 
@@ -127,7 +133,7 @@ def inference_options(command: Callable[..., Any] | None = None, *, only: tuple[
 
 def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool, runtime: str = "auto",
                      batch: int = 1, focus: float | None = None, focus_scale: float = 0.5, focus_tile: int = 256,
-                     focus_halo: int = 32, focus_rank: str = "auto") -> InferenceConfig:
+                     focus_halo: int = 32, focus_rank: str = "auto", selector_cue: str | None = None) -> InferenceConfig:
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"{runtime!r}: choose from {', '.join(RUNTIMES)}.", param_hint="--runtime")
     return InferenceConfig(
@@ -144,6 +150,7 @@ def inference_config(mode: str, crop: str, stride: str, tta: bool, amp: bool, ru
         focus_tile=focus_tile,
         focus_halo=focus_halo,
         focus_rank=focus_rank,
+        selector_cue=selector_cue,
     )
 
 

@@ -30,7 +30,7 @@ from .params import (
 )
 
 
-@inference_options(only=("runtime", *FOCUS_OPTIONS))
+@inference_options(only=("runtime", "selector_cue", *FOCUS_OPTIONS))
 def show_hardness_command(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) and glob patterns.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one figure per image (mirroring the inputs), index.html, summary.json.")],
@@ -56,7 +56,7 @@ def show_hardness_command(
         topk_ratios=parse_ratios(topk), gt_root=gt if data == "cityscapes" else root, max_images=max_images,
         band_width=band_width, panel_width=panel_width, threads=threads, runtime=inference.runtime, classes=_folder_classes(data, root, classes),
         focus=inference.focus, focus_scale=inference.focus_scale, focus_tile=inference.focus_tile,
-        focus_halo=inference.focus_halo, focus_rank=inference.focus_rank,
+        focus_halo=inference.focus_halo, focus_rank=inference.focus_rank, selector_cue=inference.selector_cue,
     )
     json_path = _json_path(json_out)
     dev = resolve_device(device)

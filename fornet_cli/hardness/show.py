@@ -79,6 +79,7 @@ class HardnessConfig:
     focus_tile: int = 256
     focus_halo: int = 32
     focus_rank: str = "auto"
+    selector_cue: str | None = None  # run the model with this cue (None: its own); see InferenceConfig
 
     def __post_init__(self) -> None:
         check_runtime(self.runtime)
@@ -99,7 +100,8 @@ class HardnessConfig:
 
     def inference(self) -> InferenceConfig:
         return InferenceConfig(amp=True, runtime=self.runtime, focus=self.focus, focus_scale=self.focus_scale,
-                               focus_tile=self.focus_tile, focus_halo=self.focus_halo, focus_rank=self.focus_rank)
+                               focus_tile=self.focus_tile, focus_halo=self.focus_halo, focus_rank=self.focus_rank,
+                               selector_cue=self.selector_cue)
 
 
 @dataclass
@@ -201,6 +203,7 @@ def show_hardness(
             "source": loaded.source,
             "num_classes": meta.num_classes,
             "topk_ratios": list(ratios),
+            "selector_cue": getattr(model, "selector_cue", None),
             "stride": _stride(model),
             "runtime": predictor.runtime_info.to_dict(),
             **({"weights": weights} if weights else {}),

@@ -2,7 +2,7 @@
 
 An entry is ``<cache>/onnx/<architecture>-<key>.onnx`` with a record ``<same name>.json`` beside it. The key is
 a SHA-256 of everything the graph depends on: every tensor of the model's state (names, dtypes, shapes,
-bytes: the weights and BatchNorm statistics), the model's class and configuration, its Top-K ratios, which
+bytes: the weights and BatchNorm statistics), the model's class and configuration, its Top-K ratios and selector cue, which
 outputs the graph has, the opset and exporter, and the versions of fornet, torch, onnx and onnxruntime. The
 record holds the key and the graph file's size and SHA-256. Both files are written atomically (temporary
 file + rename), the graph first; an entry is used only when its record parses, names this key and matches
@@ -58,6 +58,7 @@ def cache_key(
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config": config.to_dict() if hasattr(config, "to_dict") else None,
         "topk_ratios": list(getattr(model, "topk_ratios", ()) or ()),
+        "selector_cue": getattr(model, "selector_cue", None),  # switchable at run time, as the ratios
         "all_outputs": all_outputs,
         "graph": "focus-tile" if tile else "image",
         "opset": opset,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..model.fornet import SELECTOR_CUES
 from ..model.outputs import FocusContext, mask_thresholds
 from .engines import class_argmax
 from .focus import (
@@ -54,6 +55,8 @@ class InferenceConfig:
         full resolution after a pass at ``focus_scale``; None runs the image at full resolution only.
         ``focus_tile`` and ``focus_halo`` are the tile's side and the context around it in pixels;
         ``focus_rank`` how tiles are ranked (``auto``, ``importance``, ``uncertainty``, ``both``).
+    selector_cue: set a FoR-Net model's ``selector_cue`` before it runs (None: the model's own), e.g.
+        ``error_rule`` lets the first pass's expected errors choose the cells its branches refine.
     runtime: ``torch`` (plain eager PyTorch), ``auto`` (the fastest path for the device, checked against
         eager on the first input), ``onnxruntime`` or ``compile``; see :mod:`fornet_cli.inference.runtime`.
         The library default is ``torch``; the commands default to ``auto``.
@@ -74,6 +77,7 @@ class InferenceConfig:
     focus_halo: int = 32
     focus_rank: str = "auto"
     focus_merge: str = "paste"
+    selector_cue: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("whole", "slide"):
@@ -110,6 +114,8 @@ class InferenceConfig:
                 raise ConfigError(f"Unknown focus merge {self.focus_merge!r}; choose from {', '.join(FOCUS_MERGES)}.")
             if self.num_views > 1:
                 raise ConfigError("--focus runs one view; it cannot be combined with --tta (multi-scale or flip).")
+        if self.selector_cue is not None and self.selector_cue not in SELECTOR_CUES:
+            raise ConfigError(f"Unknown selector cue {self.selector_cue!r}; choose from {', '.join(SELECTOR_CUES)}.")
 
     @property
     def num_views(self) -> int:
@@ -117,6 +123,17 @@ class InferenceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def set_selector_cue(model: nn.Module, cue: str) -> None:
+    """Run ``model`` with ``cue`` ranking its cells (:class:`~fornet_cli.model.FornetModel`'s run-time
+    ``selector_cue``); a clear error for a model without one."""
+    if not hasattr(model, "selector_cue"):
+        raise ConfigError(
+            f"--selector-cue chooses how a FoR-Net model picks the cells its branches refine; "
+            f"{type(model).__name__} has no selector. Leave the option out for this model."
+        )
+    model.selector_cue = cue  # the model's setter refuses unknown cues and decoders that cannot run them
 
 
 def slide_windows(
@@ -148,6 +165,8 @@ class Predictor:
     def __init__(self, model: nn.Module, config: InferenceConfig | None = None, notify: Notify | None = None) -> None:
         self.model = model.eval()
         self.config = config or InferenceConfig()
+        if self.config.selector_cue is not None:
+            set_selector_cue(self.model, self.config.selector_cue)
         amp = getattr(torch, self.config.amp_dtype) if self.config.amp else None
         self.runtime = Runtime(self.model, self.config.runtime, amp_dtype=amp, notify=notify)
 

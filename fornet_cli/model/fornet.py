@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .backbone import Backbone
 from .layers import ConvBNReLU, conv_block
 from .outputs import FocusContext, FornetOutput
@@ -62,6 +63,10 @@ class FornetConfig:
     # added to the learned score z. With mask_branch_output, that first pass is the model's own prediction
     # outside the masks, so the cue says where the final prediction is unsure. "gap_rule": the cue alone ranks
     # the cells; the learned score, scaled by RULE_TIEBREAK, only breaks ties (and is still trained).
+    # "error_rule": as "gap_rule", with the first pass's expected share of wrong pixels per cell (the mean of
+    # 1 - its highest softmax probability) as the cue, in logit space: importance = that share. A cell's
+    # count of wrong pixels is what a selection is judged by; a mean gap lets a few very sure pixels hide
+    # many unsure ones. The cue can also be switched at run time (``FornetModel.selector_cue``).
     selector_cue: str = "none"
     # BatchNorm eps of the backbone (None: the library's; torchvision's MobileNetV3 uses 1e-3, timm's 1e-5).
     backbone_bn_eps: float | None = None
@@ -114,17 +119,20 @@ class GlobalContext(nn.Module):
 
 
 DECODERS: tuple[str, ...] = ("deeplabv3plus", "light", "linear")
-SELECTOR_CUES: tuple[str, ...] = ("none", "gap", "gap_rule")
+SELECTOR_CUES: tuple[str, ...] = ("none", "gap", "gap_rule", "error_rule")
 RULE_TIEBREAK = 0.01
+ERROR_CUE_EPS = 1e-4  # "error_rule": shares clamped to [eps, 1 - eps] before the logit (finite z)
 
 
-def selector_cue_problem(config: FornetConfig) -> str | None:
-    """What is wrong with ``config.selector_cue``, or None (checked by the model and by the weights loader)."""
-    if config.selector_cue not in SELECTOR_CUES:
-        return f"unknown selector_cue {config.selector_cue!r}; expected one of {SELECTOR_CUES}"
-    if config.selector_cue != "none" and config.decoder != "linear":
+def selector_cue_problem(config: FornetConfig, cue: str | None = None) -> str | None:
+    """What is wrong with ``cue`` (default: ``config.selector_cue``) for a model of ``config``, or None
+    (checked by the model, its run-time setter and the weights loader)."""
+    cue = config.selector_cue if cue is None else cue
+    if cue not in SELECTOR_CUES:
+        return f"unknown selector_cue {cue!r}; expected one of {SELECTOR_CUES}"
+    if cue != "none" and config.decoder != "linear":
         # The cue runs the decoder a second time; a decoder with BatchNorm would count its statistics twice.
-        return f"selector_cue {config.selector_cue!r} needs the linear decoder, not {config.decoder!r}"
+        return f"selector_cue {cue!r} needs the linear decoder, not {config.decoder!r}"
     return None
 
 
@@ -213,6 +221,7 @@ class FornetModel(nn.Module):
         self.topk_ratios = normalize_ratios(
             config.topk_ratios if topk_ratios is None else topk_ratios, len(self.branches)
         )
+        self._selector_cue = config.selector_cue
 
     @property
     def topk_ratios(self) -> tuple[float, ...]:
@@ -222,6 +231,19 @@ class FornetModel(nn.Module):
     def topk_ratios(self, ratios: float | Sequence[float]) -> None:
         """Change the Top-K ratios at run time: 0 turns a branch off, 1 selects every position."""
         self._topk_ratios = normalize_ratios(ratios, len(self.branches))
+
+    @property
+    def selector_cue(self) -> str:
+        """What ranks the cells besides the learned selector (``FornetConfig.selector_cue``)."""
+        return self._selector_cue
+
+    @selector_cue.setter
+    def selector_cue(self, cue: str) -> None:
+        """Change the cue at run time, e.g. let the first pass's expected errors choose the cells of a model
+        trained with the learned selector alone (the weights are the same; only the ranking changes)."""
+        if (problem := selector_cue_problem(self.config, cue)) is not None:
+            raise ConfigError(f"{problem}.")
+        self._selector_cue = cue
 
     @property
     def stride(self) -> int:
@@ -238,9 +260,9 @@ class FornetModel(nn.Module):
             mid = self.lateral(rest[0])
             feat = mid + F.interpolate(feat, size=mid.shape[-2:], mode="bilinear", align_corners=False)
         z = self.selector(feat)
-        if self.config.selector_cue != "none":
+        if self.selector_cue != "none":
             cue = self.uncertainty_cue(feat, low, z.shape[-2:])
-            z = z + cue if self.config.selector_cue == "gap" else cue + RULE_TIEBREAK * z
+            z = z + cue if self.selector_cue == "gap" else cue + RULE_TIEBREAK * z
         importance = torch.sigmoid(z)
         if focus is None:
             masks = topk_masks(z, self.topk_ratios)
@@ -261,12 +283,25 @@ class FornetModel(nn.Module):
         return FornetOutput(logits, z, masks, None if self.aux is None else self.aux(feat), pooled)
 
     def uncertainty_cue(self, feat: torch.Tensor, low: torch.Tensor, grid: torch.Size) -> torch.Tensor:
-        """Minus the top-2 logit gap of the prediction with the branches off, on the selector's grid (detached:
-        the cue steers the selection, the selector's loss trains only the learned part)."""
+        """How unsure the prediction with the branches off is, on the selector's grid (detached: the cue steers
+        the selection, the selector's loss trains only the learned part). "gap"/"gap_rule": minus the top-2
+        logit gap; "error_rule": the logit of the expected share of wrong pixels, 1 - max softmax."""
         with torch.no_grad():
-            gap = top2_gap(self.decoder(feat, low), dim=1)
-            # Bilinear at half size averages each 2 x 2 block (stride-8 logits, stride-16 grid); exportable.
-            return -F.interpolate(gap, size=grid, mode="bilinear", align_corners=False)
+            logits = self.decoder(feat, low).float()
+            if self.selector_cue != "error_rule":
+                # Bilinear at half size averages each 2 x 2 block (stride-8 logits, stride-16 grid); exportable.
+                return -F.interpolate(top2_gap(logits, dim=1), size=grid, mode="bilinear", align_corners=False)
+            # At twice the decoder's resolution, as the model's own logits are upsampled: between two sure
+            # classes the interpolated logits cross, so the softmax of these (not an upsampled softmax) also
+            # sees the band along each predicted boundary. x2 was chosen on held-out runs (docs/STUDY.md
+            # section 4: x1 finds 1.2-1.5 points fewer errors at Top-10 %, x4 and x8 no more than x2).
+            logits = F.interpolate(logits, scale_factor=2.0, mode="bilinear", align_corners=False)
+            unsure = 1.0 - torch.softmax(logits, dim=1).amax(dim=1, keepdim=True)
+            k = max(1, 2 * self.stride // self.backbone.strides[0])  # pixels of that map per cell side
+            pooled = F.avg_pool2d(unsure, k, ceil_mode=True) if k > 1 else unsure
+            if pooled.shape[-2:] != grid:  # odd input sizes: the backbone's rounding can differ from ceil's
+                pooled = F.interpolate(pooled, size=grid, mode="bilinear", align_corners=False)
+            return torch.logit(pooled, eps=ERROR_CUE_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_all(x).logits

@@ -188,6 +188,33 @@ def test_bad_options(setup: dict[str, Path], tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no gtFine/ folder" in result.stderr
 
 
+def test_selector_cue_runs_the_same_weights_with_another_ranking(setup: dict[str, Path], tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    config = FornetConfig(
+        backbone="mobilenetv3_small_050", output_stride=32, low_index=2, mid_index=3, channels=32,
+        branch_dilations=(1, 1, 1, 8), separable_branches=True, low_channels=16, decoder="linear",
+        residual_branches=True, mask_branch_output=True, aux_classifier=True,
+    )
+    model = FornetModel(config, num_classes=19, name="tiny_linear")
+    save_pretrained(model, tmp_path / "linear", meta_for(model, CLASS_NAMES, TRAIN_ID_TO_COLOR[:19].tolist()))
+    summaries = {}
+    for cue in ("none", "error_rule"):
+        result = _run(setup["val"], "--weights", tmp_path / "linear", "--out", tmp_path / cue, "--runtime", "torch",
+                      "--selector-cue", cue, "--json", "-")
+        assert result.exit_code == 0, result.output
+        summaries[cue] = json.loads(result.stdout)
+        assert summaries[cue]["model"]["selector_cue"] == cue
+    # The first pass's expected errors pick other cells than the (random) learned selector.
+    recall = {cue: [r["error_recall"] for r in s["summary"]["selector"]] for cue, s in summaries.items()}
+    assert recall["none"] != recall["error_rule"]
+    # The light decoder cannot run a first pass; an unknown cue is named.
+    result = _run(setup["val"], "--weights", setup["model"], "--out", tmp_path / "o", "--selector-cue", "error_rule")
+    assert result.exit_code == 1 and "needs the linear decoder" in result.stderr and "Traceback" not in result.output
+    result = _run(setup["val"], "--weights", setup["model"], "--out", tmp_path / "o", "--selector-cue", "entropy")
+    assert result.exit_code == 1 and "Unknown selector cue 'entropy'" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 # A minimal DOM (cells with data-v / classList / click handlers, a tbody that moves rows) for the gallery's
 # sorting script; run with node where it is installed.
 _DOM_SHIM = r"""

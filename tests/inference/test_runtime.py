@@ -114,6 +114,21 @@ def test_a_wrong_graph_with_a_valid_record_is_caught_by_the_check_and_deleted(mo
     assert not graph.exists() and not record.exists()  # never trusted again: the next run exports anew
 
 
+def test_the_cache_key_follows_the_run_time_ratios_and_selector_cue(model: torch.nn.Module) -> None:
+    # Both change the graph without changing a weight: a cached graph of other settings must not be reused.
+    base = onnx_cache.cache_key(model, all_outputs=True)
+    ratios, cue = model.topk_ratios, model.selector_cue
+    try:
+        model.selector_cue = "error_rule"
+        assert onnx_cache.cache_key(model, all_outputs=True) != base
+        model.selector_cue = cue
+        model.topk_ratios = tuple(r / 2 for r in ratios)
+        assert onnx_cache.cache_key(model, all_outputs=True) != base
+    finally:
+        model.topk_ratios, model.selector_cue = ratios, cue
+    assert onnx_cache.cache_key(model, all_outputs=True) == base
+
+
 def test_a_failed_export_falls_back_to_eager(model: torch.nn.Module, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise ExportError("the exporter met an operator it does not know")

@@ -1,4 +1,5 @@
-"""``selector_cue="gap"``: the selector's score adds where the prediction with the branches off is unsure."""
+"""``selector_cue``: the selector's score adds (or is ranked by) where the prediction with the branches off is
+unsure: "gap", "gap_rule", "error_rule"; set in the config or at run time."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 import torch
 
 from fornet_cli.data.labels import CLASS_NAMES, TRAIN_ID_TO_COLOR
+from fornet_cli.errors import ConfigError
 from fornet_cli.export.exporter import ExportOptions, export_onnx, scene_batch
 from fornet_cli.model import FornetModel
 from fornet_cli.model.calibrate import calibrate_batchnorm
-from fornet_cli.model.fornet import RULE_TIEBREAK
+from fornet_cli.model.fornet import ERROR_CUE_EPS, RULE_TIEBREAK
 from fornet_cli.model.variants import MBV3_V1, MBV3_V3
 from fornet_cli.weights.format import meta_for
 
@@ -26,8 +28,8 @@ def _model(cue: str = "gap") -> FornetModel:
     return calibrate_batchnorm(FornetModel(replace(CUE, selector_cue=cue), num_classes=5)).eval()
 
 
-def _first_pass_gap(model: FornetModel, x: torch.Tensor) -> tuple[torch.Tensor, object]:
-    """The mean top-2 gap of the first decoder pass per stride-16 cell (``1 x h x w``), and the outputs."""
+def _first_pass(model: FornetModel, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """The first decoder pass's logits (stride 8) and the model's outputs."""
     first: list[torch.Tensor] = []
     hook = model.decoder.register_forward_hook(lambda _m, _a, out: first.append(out))
     try:
@@ -36,17 +38,31 @@ def _first_pass_gap(model: FornetModel, x: torch.Tensor) -> tuple[torch.Tensor, 
     finally:
         hook.remove()
     assert len(first) == 2  # the cue's pass (branches off), then the model's own
-    top2 = first[0].topk(2, dim=1).values
-    gap = top2[:, 0] - top2[:, 1]
-    h, w = gap.shape[-2] // 2, gap.shape[-1] // 2
-    return gap.reshape(1, h, 2, w, 2).mean(dim=(2, 4)), out
+    return first[0], out
+
+
+def _cells(values: torch.Tensor) -> torch.Tensor:
+    """``1 x H x W`` stride-8 values -> their mean per stride-16 cell (2 x 2 blocks)."""
+    h, w = values.shape[-2] // 2, values.shape[-1] // 2
+    return values.reshape(1, h, 2, w, 2).mean(dim=(2, 4))
+
+
+def _first_pass_gap(model: FornetModel, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """The mean top-2 gap of the first decoder pass per stride-16 cell (``1 x h x w``), and the outputs."""
+    logits, out = _first_pass(model, x)
+    top2 = logits.topk(2, dim=1).values
+    return _cells(top2[:, 0] - top2[:, 1]), out
+
+
+def _silence(model: FornetModel) -> None:
+    with torch.no_grad():  # the learned part says nothing: z is the cue alone
+        model.selector.score.weight.zero_()
+        model.selector.score.bias.zero_()
 
 
 def test_with_a_silent_selector_the_score_is_minus_the_first_pass_gap_on_the_grid() -> None:
     model = _model()
-    with torch.no_grad():  # the learned part says nothing: z is the cue alone
-        model.selector.score.weight.zero_()
-        model.selector.score.bias.zero_()
+    _silence(model)
     blocks, out = _first_pass_gap(model, torch.randn(1, 3, 128, 192))
     # Each stride-16 cell holds the mean gap of its 2 x 2 stride-8 pixels.
     assert blocks.shape == (1, 8, 12)
@@ -74,6 +90,48 @@ def test_as_a_rule_the_cue_ranks_the_cells_whatever_the_learned_score_says() -> 
     assert slack < 0.5 * float(blocks.max() - blocks.min())  # the tie-break is small against the cue's range
 
 
+def test_the_error_rule_ranks_cells_by_the_first_pass_share_of_expected_errors() -> None:
+    model = _model("error_rule")
+    _silence(model)
+    logits, out = _first_pass(model, torch.randn(1, 3, 128, 192))
+    # The stride-8 logits at stride 4 (bilinear, as the model's own are upsampled), then per stride-16 cell
+    # (4 x 4 of them) the mean of 1 - max softmax.
+    fine = torch.nn.functional.interpolate(logits, scale_factor=2.0, mode="bilinear", align_corners=False)
+    unsure = 1.0 - torch.softmax(fine, dim=1).amax(dim=1)
+    share = unsure.reshape(1, 8, 4, 12, 4).mean(dim=(2, 4))
+    # importance = sigmoid(z) is each cell's expected share of wrong pixels (up to the clamp that keeps z finite)
+    torch.testing.assert_close(torch.sigmoid(out.importance[:, 0]), share.clamp(ERROR_CUE_EPS, 1 - ERROR_CUE_EPS))
+    widest = out.masks[0, -1].bool()
+    assert share[0][widest].min() >= share[0][~widest].max()
+    # Not the gap's order: a cell of a few very sure pixels among unsure ones ranks by its share, not its mean gap.
+    logits = torch.tensor([[10.0, 0.0], [0.1, 0.0], [0.1, 0.0], [0.1, 0.0]]).T.reshape(1, 2, 2, 2)
+    few_sure = _cells(1.0 - torch.softmax(logits, dim=1).amax(dim=1))
+    all_mid = _cells(1.0 - torch.softmax(torch.full((1, 2, 2, 2), 0.0) + torch.tensor([2.0, 0.0]).view(1, 2, 1, 1), 1).amax(1))
+    top2 = logits.topk(2, dim=1).values
+    assert _cells(top2[:, 0] - top2[:, 1]) > 2.0  # mean gap (10 + 3 x 0.1) / 4: looks surer than all_mid's 2.0
+    assert few_sure > all_mid  # yet more of its pixels are expected wrong
+
+
+def test_the_cue_can_be_switched_at_run_time_without_touching_the_weights() -> None:
+    model = _model("none")
+    x = torch.randn(1, 3, 128, 192)
+    with torch.no_grad():
+        learned = model.forward_all(x)
+        model.selector_cue = "error_rule"
+        ruled = model.forward_all(x)
+    assert model.config.selector_cue == "none"  # the architecture is unchanged; only the ranking is
+    assert not torch.equal(learned.masks, ruled.masks)
+    model.selector_cue = "none"
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_all(x).logits, learned.logits)
+    with pytest.raises(ConfigError, match="unknown selector_cue"):
+        model.selector_cue = "entropy"
+    paper_decoder = FornetModel(MBV3_V1, num_classes=5)
+    with pytest.raises(ConfigError, match="needs the linear decoder"):
+        paper_decoder.selector_cue = "error_rule"
+    assert paper_decoder.selector_cue == "none"
+
+
 def test_the_cue_does_not_train_through_the_first_pass() -> None:
     model = _model().train()
     out = model.forward_all(torch.randn(2, 3, 64, 96))
@@ -90,14 +148,15 @@ def test_a_cue_with_a_decoder_that_has_batchnorm_is_refused() -> None:
         FornetModel(replace(CUE, selector_cue="entropy"))
 
 
-def test_onnx_export_with_the_cue_matches_eager_at_other_sizes(tmp_path: Path) -> None:
-    model = _model()
+@pytest.mark.parametrize("cue", ["gap", "error_rule"])
+def test_onnx_export_with_the_cue_matches_eager_at_other_sizes(tmp_path: Path, cue: str) -> None:
+    model = _model(cue)
     meta = meta_for(model, CLASS_NAMES[:5], TRAIN_ID_TO_COLOR[:5].tolist())
     path = tmp_path / "cue.onnx"
     result = export_onnx(model, path, ExportOptions(height=64, width=128), meta=meta)
     assert all(c.passed for c in result.checks)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for h, w in ((96, 160), (160, 96)):
+    for h, w in ((96, 160), (160, 96), (97, 151)):  # odd: the grid rounds up
         x = scene_batch(1, h, w, meta, seed=5)
         got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
         with torch.inference_mode():
