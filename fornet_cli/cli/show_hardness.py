@@ -121,8 +121,11 @@ def _print_summary(report: HardnessReport) -> None:
         areas = ", ".join(f"Top-{row['ratio']:g}: {_pct(row['area'])} %" for row in rows)
         err.print(f"No ground truth, so no error recall. Hardness (mean S) {s['hardness']:.3f}; areas {areas}.", highlight=False)
         return
+    cue = report.model.get("selector_cue")
+    chosen = {None: "", "none": " (chosen by the learned selector)",
+              "error_rule": " (chosen by the first pass's expected errors)"}.get(cue, f" (selector cue {cue})")
     table = Table(
-        title="Errors found (%): the selector's Top-K regions vs a predicted-boundary band of the same area",
+        title=f"Errors found (%): the selector's Top-K regions{chosen} vs a predicted-boundary band of the same area",
         title_justify="left",
     )
     for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band"):

@@ -68,6 +68,10 @@ class FornetConfig:
     # count of wrong pixels is what a selection is judged by; a mean gap lets a few very sure pixels hide
     # many unsure ones. The cue can also be switched at run time (``FornetModel.selector_cue``).
     selector_cue: str = "none"
+    # The cue in eval mode (ours; None: ``selector_cue``). A model can learn its branches on the cells its
+    # learned selector picks (training) and refine, at inference, the cells where its first pass expects the
+    # most errors ("error_rule"), which finds more of them (docs/STUDY.md section 4).
+    eval_selector_cue: str | None = None
     # BatchNorm eps of the backbone (None: the library's; torchvision's MobileNetV3 uses 1e-3, timm's 1e-5).
     backbone_bn_eps: float | None = None
     description: str = ""
@@ -125,14 +129,17 @@ ERROR_CUE_EPS = 1e-4  # "error_rule": shares clamped to [eps, 1 - eps] before th
 
 
 def selector_cue_problem(config: FornetConfig, cue: str | None = None) -> str | None:
-    """What is wrong with ``cue`` (default: ``config.selector_cue``) for a model of ``config``, or None
-    (checked by the model, its run-time setter and the weights loader)."""
-    cue = config.selector_cue if cue is None else cue
-    if cue not in SELECTOR_CUES:
-        return f"unknown selector_cue {cue!r}; expected one of {SELECTOR_CUES}"
-    if cue != "none" and config.decoder != "linear":
-        # The cue runs the decoder a second time; a decoder with BatchNorm would count its statistics twice.
-        return f"selector_cue {cue!r} needs the linear decoder, not {config.decoder!r}"
+    """What is wrong with ``cue`` (default: the config's ``selector_cue`` and ``eval_selector_cue``) for a
+    model of ``config``, or None (checked by the model, its run-time setter and the weights loader)."""
+    cues = [("selector_cue", cue)] if cue is not None else [("selector_cue", config.selector_cue)]
+    if cue is None and config.eval_selector_cue is not None:
+        cues.append(("eval_selector_cue", config.eval_selector_cue))
+    for field, value in cues:
+        if value not in SELECTOR_CUES:
+            return f"unknown {field} {value!r}; expected one of {SELECTOR_CUES}"
+        if value != "none" and config.decoder != "linear":
+            # The cue runs the decoder a second time; a decoder with BatchNorm would count its statistics twice.
+            return f"{field} {value!r} needs the linear decoder, not {config.decoder!r}"
     return None
 
 
@@ -221,7 +228,7 @@ class FornetModel(nn.Module):
         self.topk_ratios = normalize_ratios(
             config.topk_ratios if topk_ratios is None else topk_ratios, len(self.branches)
         )
-        self._selector_cue = config.selector_cue
+        self._selector_cue: str | None = None  # a run-time choice, over the config's
 
     @property
     def topk_ratios(self) -> tuple[float, ...]:
@@ -234,14 +241,20 @@ class FornetModel(nn.Module):
 
     @property
     def selector_cue(self) -> str:
-        """What ranks the cells besides the learned selector (``FornetConfig.selector_cue``)."""
-        return self._selector_cue
+        """What ranks the cells besides the learned selector now: the run-time choice if one was made, else
+        ``FornetConfig.eval_selector_cue`` in eval mode (when set), else ``FornetConfig.selector_cue``."""
+        if self._selector_cue is not None:
+            return self._selector_cue
+        if not self.training and self.config.eval_selector_cue is not None:
+            return self.config.eval_selector_cue
+        return self.config.selector_cue
 
     @selector_cue.setter
-    def selector_cue(self, cue: str) -> None:
-        """Change the cue at run time, e.g. let the first pass's expected errors choose the cells of a model
-        trained with the learned selector alone (the weights are the same; only the ranking changes)."""
-        if (problem := selector_cue_problem(self.config, cue)) is not None:
+    def selector_cue(self, cue: str | None) -> None:
+        """Choose the cue at run time, in training and eval mode (None: the config's again), e.g. let the first
+        pass's expected errors choose the cells of a model trained with the learned selector alone (the
+        weights are the same; only the ranking changes)."""
+        if cue is not None and (problem := selector_cue_problem(self.config, cue)) is not None:
             raise ConfigError(f"{problem}.")
         self._selector_cue = cue
 

@@ -99,15 +99,30 @@ MBV3_V3 = replace(
     "linear decoder with a stride-8 skip, auxiliary classifier whose errors the selector learns.",
 )
 
+# fornet 0.4 (docs/STUDY.md section 4, "Would the prediction's own uncertainty select better?"): the same
+# model and training; in eval mode the cells the branches refine are those where the prediction with the
+# branches off expects the most wrong pixels, which hold more of the errors than the learned selector's
+# choice (chosen on held-out runs, reported on the study's). Checkpoints of 0.3 carry their own config and
+# keep the learned choice; ``--selector-cue`` switches either way on the same weights.
+MBV3_V4 = replace(
+    MBV3_V3,
+    eval_selector_cue="error_rule",
+    description="Ours: MobileNetV3-Large (torchvision's, undilated) with a top-down neck to a stride-16 head, "
+    "C=96, depthwise-separable selector and residual branches that change only their selected positions, "
+    "linear decoder with a stride-8 skip, auxiliary classifier whose errors the selector learns; at "
+    "inference the branches refine the cells where the branches-off prediction expects the most errors.",
+)
+
 register_model("fornet_r18", R18_V2, backbone_weights="resnet18.tv_in1k")
-register_model("fornet_mbv3", MBV3_V3, backbone_weights="mobilenetv3_large_100.ra_in1k")
+register_model("fornet_mbv3", MBV3_V4, backbone_weights="mobilenetv3_large_100.ra_in1k")
 register_model("fornet_r18_v1", R18_V1, backbone_weights="resnet18.tv_in1k")
 register_model("fornet_mbv3_v1", MBV3_V1, backbone_weights="mobilenetv3_large_100.ra_in1k")
 register_model("fornet_mbv3_v2", MBV3_V2, backbone_weights="mobilenetv3_large_100.ra_in1k")
+register_model("fornet_mbv3_v3", MBV3_V3, backbone_weights="mobilenetv3_large_100.ra_in1k")
 
 # Variants whose registered design changed, and the names their earlier designs are kept under (oldest first,
 # with the fornet version that registered each).
 REDESIGNED: dict[str, tuple[tuple[str, str], ...]] = {
-    "fornet_mbv3": (("fornet_mbv3_v1", "0.1"), ("fornet_mbv3_v2", "0.2")),
+    "fornet_mbv3": (("fornet_mbv3_v1", "0.1"), ("fornet_mbv3_v2", "0.2"), ("fornet_mbv3_v3", "0.3")),
     "fornet_r18": (("fornet_r18_v1", "0.1"),),
 }

@@ -119,13 +119,14 @@ def test_the_cache_key_follows_the_run_time_ratios_and_selector_cue(model: torch
     base = onnx_cache.cache_key(model, all_outputs=True)
     ratios, cue = model.topk_ratios, model.selector_cue
     try:
-        model.selector_cue = "error_rule"
+        model.selector_cue = "none" if cue != "none" else "error_rule"
         assert onnx_cache.cache_key(model, all_outputs=True) != base
-        model.selector_cue = cue
+        model.selector_cue = None
         model.topk_ratios = tuple(r / 2 for r in ratios)
         assert onnx_cache.cache_key(model, all_outputs=True) != base
     finally:
-        model.topk_ratios, model.selector_cue = ratios, cue
+        model.topk_ratios, model.selector_cue = ratios, None
+    assert model.selector_cue == cue
     assert onnx_cache.cache_key(model, all_outputs=True) == base
 
 

@@ -132,6 +132,28 @@ def test_the_cue_can_be_switched_at_run_time_without_touching_the_weights() -> N
     assert paper_decoder.selector_cue == "none"
 
 
+def test_eval_selector_cue_ranks_by_the_rule_in_eval_mode_and_by_the_learned_score_in_training() -> None:
+    model = _model("none")
+    model.config = replace(model.config, eval_selector_cue="error_rule")
+    x = torch.randn(1, 3, 128, 192)
+    assert model.selector_cue == "error_rule"  # eval mode
+    with torch.no_grad():
+        ruled = model.forward_all(x)
+    model.train()
+    assert model.selector_cue == "none"
+    model.selector_cue = "error_rule"  # a run-time choice holds in both modes ...
+    assert model.selector_cue == "error_rule"
+    model.selector_cue = None  # ... until it is taken back
+    assert model.selector_cue == "none"
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_all(x).masks, ruled.masks)
+        model.selector_cue = "none"
+        assert not torch.equal(model.forward_all(x).masks, ruled.masks)
+    with pytest.raises(ValueError, match="eval_selector_cue 'error_rule' needs the linear decoder"):
+        FornetModel(replace(MBV3_V1, eval_selector_cue="error_rule"))
+
+
 def test_the_cue_does_not_train_through_the_first_pass() -> None:
     model = _model().train()
     out = model.forward_all(torch.randn(2, 3, 64, 96))

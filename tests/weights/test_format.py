@@ -86,7 +86,7 @@ def test_first_design_weights_under_the_redesigned_name_are_refused_naming_the_c
 
 
 def test_weights_that_fit_two_designs_without_a_model_config_are_refused(tmp_path: Path) -> None:
-    """fornet_mbv3 0.2 and 0.3 have the same tensors and compute different things: a file that only names
+    """fornet_mbv3 0.2, 0.3 and 0.4 have the same tensors and compute different things: a file that only names
     fornet_mbv3 must not load into the current design silently. Naming the design loads it; so does the
     model_config that fornet writes."""
     old = _trained_looking("fornet_mbv3_v2")
@@ -94,7 +94,7 @@ def test_weights_that_fit_two_designs_without_a_model_config_are_refused(tmp_pat
     config = json.loads((tmp_path / CONFIG_NAME).read_text())
     config.update(architecture="fornet_mbv3", model_config={})
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match="fit fornet_mbv3_v2 as well.*fornet_mbv3_v2 \\(fornet 0.2\\)"):
+    with pytest.raises(WeightsError, match="fit fornet_mbv3_v2 and fornet_mbv3_v3 as well.*fornet_mbv3_v2 \\(fornet 0.2\\)"):
         load_pretrained(tmp_path)
     config["architecture"] = "fornet_mbv3_v2"  # what the message says to do
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
