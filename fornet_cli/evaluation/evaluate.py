@@ -285,6 +285,8 @@ def evaluate_model(
         "kind": "model",
         "model": getattr(model, "name", "") or type(model).__name__,
         "inference": inference.to_dict(),
+        # what chose the cells (the model's own cue unless --selector-cue set one); None: not a FoR-Net model
+        "selector_cue": getattr(model, "selector_cue", None),
         "device": str(device),
         "runtime": predictor.runtime_info.to_dict(),
         "label_set": space.kind,

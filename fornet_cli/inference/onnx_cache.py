@@ -58,7 +58,8 @@ def cache_key(
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config": config.to_dict() if hasattr(config, "to_dict") else None,
         "topk_ratios": list(getattr(model, "topk_ratios", ()) or ()),
-        "selector_cue": getattr(model, "selector_cue", None),  # switchable at run time, as the ratios
+        # switchable at run time, as the ratios; the graph is exported in eval mode, so that mode's cue
+        "selector_cue": model.selector_cue_in(training=False) if hasattr(model, "selector_cue_in") else None,
         "all_outputs": all_outputs,
         "graph": "focus-tile" if tile else "image",
         "opset": opset,

@@ -55,8 +55,9 @@ class InferenceConfig:
         full resolution after a pass at ``focus_scale``; None runs the image at full resolution only.
         ``focus_tile`` and ``focus_halo`` are the tile's side and the context around it in pixels;
         ``focus_rank`` how tiles are ranked (``auto``, ``importance``, ``uncertainty``, ``both``).
-    selector_cue: set a FoR-Net model's ``selector_cue`` before it runs (None: the model's own), e.g.
-        ``error_rule`` lets the first pass's expected errors choose the cells its branches refine.
+    selector_cue: set a FoR-Net model's run-time ``selector_cue`` when the predictor is made (it stays set on
+        the model, as Top-K ratios set on it do; None leaves the model's cue as it is), e.g. ``error_rule``
+        lets the first pass's expected errors choose the cells its branches refine.
     runtime: ``torch`` (plain eager PyTorch), ``auto`` (the fastest path for the device, checked against
         eager on the first input), ``onnxruntime`` or ``compile``; see :mod:`fornet_cli.inference.runtime`.
         The library default is ``torch``; the commands default to ``auto``.

@@ -241,11 +241,15 @@ class FornetModel(nn.Module):
 
     @property
     def selector_cue(self) -> str:
-        """What ranks the cells besides the learned selector now: the run-time choice if one was made, else
+        """What ranks the cells besides the learned selector now (:meth:`selector_cue_in` this mode)."""
+        return self.selector_cue_in(self.training)
+
+    def selector_cue_in(self, training: bool) -> str:
+        """The cue in training or eval mode: the run-time choice if one was made, else
         ``FornetConfig.eval_selector_cue`` in eval mode (when set), else ``FornetConfig.selector_cue``."""
         if self._selector_cue is not None:
             return self._selector_cue
-        if not self.training and self.config.eval_selector_cue is not None:
+        if not training and self.config.eval_selector_cue is not None:
             return self.config.eval_selector_cue
         return self.config.selector_cue
 

@@ -219,3 +219,13 @@ def test_without_onnxruntime_auto_runs_eager_channels_last_and_onnxruntime_is_an
                                       "--runtime", "onnxruntime"], tmp_path)
     assert asked.returncode == 1 and "Error:" in asked.stderr and "pip install 'fornet-cli[export]'" in asked.stderr
     assert "Traceback" not in asked.stderr and not (tmp_path / "ort" / "a.png").exists()
+
+
+def test_the_cache_key_names_the_cue_of_eval_mode_whatever_mode_the_model_is_in() -> None:
+    # The graph is exported in eval mode: fornet_mbv3's eval-mode cue (error_rule) is what the key must name.
+    torch.manual_seed(0)
+    model = fornet_cli.create_model("fornet_mbv3")
+    in_training = onnx_cache.cache_key(model.train(), all_outputs=True)
+    assert onnx_cache.cache_key(model.eval(), all_outputs=True) == in_training
+    model.selector_cue = "none"
+    assert onnx_cache.cache_key(model.train(), all_outputs=True) != in_training

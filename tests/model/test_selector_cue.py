@@ -186,3 +186,28 @@ def test_onnx_export_with_the_cue_matches_eager_at_other_sizes(tmp_path: Path, c
         assert got.shape == ref.shape
         assert np.abs(got - ref).max() < 5e-5 * max(1.0, np.abs(ref).max())  # float32 rounding, relative
         assert (got.argmax(1) == ref.argmax(1)).mean() > 0.999
+
+
+def test_registered_fornet_mbv3_selects_by_the_rule_in_eval_mode_only_and_its_0_3_design_never() -> None:
+    import fornet_cli
+
+    current, earlier = fornet_cli.create_model("fornet_mbv3"), fornet_cli.create_model("fornet_mbv3_v3")
+    assert current.eval().selector_cue == "error_rule" and current.train().selector_cue == "none"
+    assert earlier.eval().selector_cue == "none"
+    # A 0.3 checkpoint's model_config has no eval_selector_cue: it keeps the learned choice.
+    old = {k: v for k, v in earlier.config.to_dict().items() if k != "eval_selector_cue"}
+    assert FornetModel(type(earlier.config).from_dict(old)).eval().selector_cue == "none"
+
+
+def test_a_predictor_sets_the_cue_it_is_given_and_leaves_the_model_s_otherwise() -> None:
+    from fornet_cli.inference.predictor import InferenceConfig, Predictor
+
+    model = _model("none")
+    Predictor(model, InferenceConfig(selector_cue="error_rule"))
+    assert model.selector_cue == "error_rule"
+    Predictor(model, InferenceConfig())
+    assert model.selector_cue == "error_rule"  # None: as the model is
+    with pytest.raises(ConfigError, match="Unknown selector cue 'entropy'"):
+        InferenceConfig(selector_cue="entropy")
+    with pytest.raises(ConfigError, match="has no selector"):
+        Predictor(torch.nn.Conv2d(3, 5, 1), InferenceConfig(selector_cue="error_rule"))
