@@ -42,3 +42,19 @@ def test_eval_needs_exactly_one_source(setup: tuple[Path, Path], tmp_path: Path)
     result = runner.invoke(app, ["eval", "--weights", str(model), "--predictions", str(tmp_path), "--root", str(data)])
     flat = " ".join(result.output.replace("│", " ").split())  # the usage error is boxed and wrapped
     assert result.exit_code == 2 and "either --predictions DIR or --weights W, not both" in flat
+
+
+def test_eval_records_which_cue_chose_the_cells_and_takes_another(setup: tuple[Path, Path]) -> None:
+    data, model = setup  # fornet_mbv3 0.4: the first pass's expected errors choose the cells in eval mode
+    common = ["eval", "--weights", str(model), "--data", "synth", "--root", str(data), "--runtime", "torch", "--json", "-"]
+    docs = {}
+    for cue in (None, "none"):
+        result = runner.invoke(app, common if cue is None else [*common, "--selector-cue", cue])
+        assert result.exit_code == 0, result.output
+        docs[cue] = json.loads(result.stdout)
+    assert docs[None]["source"]["selector_cue"] == "error_rule" and docs[None]["source"]["inference"]["selector_cue"] is None
+    assert docs["none"]["source"]["selector_cue"] == "none"
+    recall = {cue: d["hard_regions"]["selector"]["error_recall"] for cue, d in docs.items()}
+    assert recall[None] != recall["none"]  # other cells, so other shares of the errors
+    bad = runner.invoke(app, [*common, "--selector-cue", "entropy"])
+    assert bad.exit_code == 1 and "Unknown selector cue 'entropy'" in bad.stderr
