@@ -15,7 +15,7 @@ from ..fmt import pct
 from ..fsutil import atomic_write_text
 from ..hardness.analysis import DEFAULT_BAND_WIDTH
 from ..hardness.selector_model import load_selector_model
-from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
+from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, chosen_by, show_hardness
 from ..inference.predictor import InferenceConfig
 from .console import err, image_progress
 from .params import (
@@ -121,11 +121,9 @@ def _print_summary(report: HardnessReport) -> None:
         areas = ", ".join(f"Top-{row['ratio']:g}: {_pct(row['area'])} %" for row in rows)
         err.print(f"No ground truth, so no error recall. Hardness (mean S) {s['hardness']:.3f}; areas {areas}.", highlight=False)
         return
-    cue = report.model.get("selector_cue")
-    chosen = {None: "", "none": " (chosen by the learned selector)",
-              "error_rule": " (chosen by the first pass's expected errors)"}.get(cue, f" (selector cue {cue})")
     table = Table(
-        title=f"Errors found (%): the selector's Top-K regions{chosen} vs a predicted-boundary band of the same area",
+        title=f"Errors found (%): the Top-K regions (chosen by {chosen_by(report.model.get('selector_cue'))}) vs a "
+        "predicted-boundary band of the same area",
         title_justify="left",
     )
     for col in ("Top-K ratio", "coverage", "selector recall", "lift", "band recall", "band d (px)", "selector - band"):

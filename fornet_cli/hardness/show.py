@@ -319,7 +319,8 @@ def _analyze(
         result.extra["focus"] = focus.to_dict()
     palette = class_palette(meta.num_classes, meta.palette)
     data = _figure_data(
-        image, pred, z, masks, result, maps, meta, palette, _stride(loaded.model), job.rel, loaded.source, job.gt
+        image, pred, z, masks, result, maps, meta, palette, _stride(loaded.model), job.rel, loaded.source, job.gt,
+        chosen_by(getattr(loaded.model, "selector_cue", None)),
     )
     return result, replace(data, focus=focus)
 
@@ -327,6 +328,17 @@ def _analyze(
 def _draw(data: HardnessFigureData, figure: Path, thumb: Path, config: HardnessConfig) -> None:
     _save(compact(render_hardness_figure(data, config.panel_width)), figure, "PNG", compress_level=6)
     _save(thumbnail(data, config.thumbnail_width), thumb, "JPEG", quality=85)
+
+
+def chosen_by(cue: str | None) -> str:
+    """What chose the Top-K cells, in words, for a model's run-time ``selector_cue``."""
+    return {
+        None: "the selector",
+        "none": "the learned selector",
+        "error_rule": "the first pass's expected errors",
+        "gap_rule": "the first pass's logit gap",
+        "gap": "the learned selector plus the first pass's logit gap",
+    }.get(cue, f"selector cue {cue}")
 
 
 def _stride(model: nn.Module) -> int:
@@ -351,6 +363,7 @@ def _figure_data(
     rel: Path,
     source: str,
     gt_path: Path | None,
+    chooser: str = "the selector",
 ) -> HardnessFigureData:
     gt_view = None
     if maps is not None and result.topk is not None and result.gt_band is not None:
@@ -383,7 +396,8 @@ def _figure_data(
         palette=palette,
         class_names=meta.class_names,
         stride=stride,
-        header=(f"{rel.as_posix()}  |  {meta.architecture} ({source}), Top-K ratios {ratios}", numbers),
+        header=(f"{rel.as_posix()}  |  {meta.architecture} ({source}), Top-K ratios {ratios} chosen by {chooser}",
+                numbers),
         image_notes=(f"ground truth: {gt_path.name}" if gt_path is not None else "no ground truth found",),
         ground_truth=gt_view,
     )

@@ -60,8 +60,9 @@ boundary mIoU {_pct(s.get('boundary_miou'))}&nbsp;%, thin-class mIoU {_pct(s.get
 <li><a href="train/">train/</a>: config.json, log.jsonl, checkpoints, the run's own <a href="train/report.html">report</a></li>
 </ul>
 <h2>What it predicts: validation images</h2>
-<p class=muted>The importance map is the selector's score S on its feature grid (dark = low, yellow = high); the outline
-is the largest Top-K region, the positions the branches refine. Black in the ground truth: pixels not scored.</p>
+<p class=muted>The importance map is the score S that ranks the cells of the feature grid (dark = low, yellow = high;
+for <code>fornet_mbv3</code> since fornet 0.4 the share of wrong pixels its first pass, branches off, expects in each
+cell); the outline is the largest Top-K region, the positions the branches refine. Black in the ground truth: pixels not scored.</p>
 {samples_table(samples, kinds, 200) if samples else "<p>No pictures.</p>"}
 <h2>Training curve</h2>
 {training_curve_svg(steps, vals, int(tr.get('iters') or tr['iterations']))}

@@ -204,6 +204,8 @@ def test_selector_cue_runs_the_same_weights_with_another_ranking(setup: dict[str
         assert result.exit_code == 0, result.output
         summaries[cue] = json.loads(result.stdout)
         assert summaries[cue]["model"]["selector_cue"] == cue
+        chooser = {"none": "the learned selector", "error_rule": "the first pass's expected errors"}[cue]
+        assert f"(chosen by {chooser})" in " ".join(result.stderr.split())  # the summary says what chose the cells
     # The first pass's expected errors pick other cells than the (random) learned selector.
     recall = {cue: [r["error_recall"] for r in s["summary"]["selector"]] for cue, s in summaries.items()}
     assert recall["none"] != recall["error_rule"]
