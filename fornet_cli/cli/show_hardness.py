@@ -14,8 +14,8 @@ from ..devices import resolve_device
 from ..fmt import pct
 from ..fsutil import atomic_write_text
 from ..hardness.analysis import DEFAULT_BAND_WIDTH
-from ..hardness.selector_model import load_selector_model
-from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, chosen_by, show_hardness
+from ..hardness.selector_model import chosen_by, load_selector_model
+from ..hardness.show import INDEX, SUMMARY, HardnessConfig, HardnessReport, show_hardness
 from ..inference.predictor import InferenceConfig
 from .console import err, image_progress
 from .params import (

@@ -66,3 +66,14 @@ def load_selector_model(ref: str | os.PathLike, **kwargs: Any) -> LoadedModel:
     loaded = load_weights(ref, **kwargs)
     require_selector(loaded.model, loaded.source)
     return loaded
+
+
+def chosen_by(cue: str | None) -> str:
+    """What chose the Top-K cells, in words, for a model's run-time ``selector_cue``."""
+    return {
+        None: "the selector",
+        "none": "the learned selector",
+        "error_rule": "the first pass's expected errors",
+        "gap_rule": "the first pass's logit gap",
+        "gap": "the learned selector plus the first pass's logit gap",
+    }.get(cue, f"selector cue {cue}")

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.classes import ClassSet, check_model_classes
 from ..data.folder import FolderMaskIndex, read_mask
@@ -43,7 +42,7 @@ from ..weights.format import ModelMeta
 from ..weights.resolve import LoadedModel
 from .analysis import DEFAULT_BAND_WIDTH, ImageHardness, ImageMaps, analyze_image
 from .regions import logit_gap
-from .selector_model import require_selector
+from .selector_model import chosen_by, require_selector
 from .summary import HardnessSummary, summarize
 
 THUMBS = "thumbs"
@@ -204,7 +203,7 @@ def show_hardness(
             "num_classes": meta.num_classes,
             "topk_ratios": list(ratios),
             "selector_cue": getattr(model, "selector_cue", None),
-            "stride": _stride(model),
+            "stride": int(getattr(model, "stride", 0)),
             "runtime": predictor.runtime_info.to_dict(),
             **({"weights": weights} if weights else {}),
         },
@@ -318,31 +317,15 @@ def _analyze(
     if focus is not None:
         result.extra["focus"] = focus.to_dict()
     palette = class_palette(meta.num_classes, meta.palette)
-    data = _figure_data(
-        image, pred, z, masks, result, maps, meta, palette, _stride(loaded.model), job.rel, loaded.source, job.gt,
-        chosen_by(getattr(loaded.model, "selector_cue", None)),
-    )
+    model = loaded.model
+    data = _figure_data(image, pred, z, masks, result, maps, meta, palette, int(getattr(model, "stride", 0)), job.rel,
+                        loaded.source, job.gt, chosen_by(getattr(model, "selector_cue", None)))
     return result, replace(data, focus=focus)
 
 
 def _draw(data: HardnessFigureData, figure: Path, thumb: Path, config: HardnessConfig) -> None:
     _save(compact(render_hardness_figure(data, config.panel_width)), figure, "PNG", compress_level=6)
     _save(thumbnail(data, config.thumbnail_width), thumb, "JPEG", quality=85)
-
-
-def chosen_by(cue: str | None) -> str:
-    """What chose the Top-K cells, in words, for a model's run-time ``selector_cue``."""
-    return {
-        None: "the selector",
-        "none": "the learned selector",
-        "error_rule": "the first pass's expected errors",
-        "gap_rule": "the first pass's logit gap",
-        "gap": "the learned selector plus the first pass's logit gap",
-    }.get(cue, f"selector cue {cue}")
-
-
-def _stride(model: nn.Module) -> int:
-    return int(getattr(model, "stride", 0))
 
 
 def display_name(rel: Path) -> str:
