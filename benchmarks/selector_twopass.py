@@ -19,13 +19,9 @@ import argparse
 from pathlib import Path
 
 import torch
+from study import hardness_of_split
 
-from fornet_cli.data.cityscapes import CityscapesDataset
-from fornet_cli.data.transforms import eval_transforms
-from fornet_cli.evaluation.counting import confusion_matrix, to_label_ids
 from fornet_cli.evaluation.metrics import class_iou, nanmean
-from fornet_cli.hardness.analysis import analyze_image
-from fornet_cli.hardness.regions import logit_gap
 from fornet_cli.hardness.summary import summarize
 from fornet_cli.model import FornetModel
 from fornet_cli.weights.resolve import load_weights
@@ -36,17 +32,7 @@ CUES = ("none", "gap_rule", "error_rule")
 def evaluate(model: FornetModel, root: Path, cue: str) -> tuple[float, list[dict]]:
     """mIoU (19 classes) and the selector rows of show-hardness's summary, over the validation split."""
     model.selector_cue = cue
-    conf = torch.zeros((34, 34), dtype=torch.int64)  # Cityscapes label ids, as fornet eval counts
-    images = []
-    for sample in CityscapesDataset(root, "val", transform=eval_transforms()):
-        with torch.inference_mode():
-            out = model.forward_all(sample["image"][None])
-        logits = out.logits[0]
-        pred, gt_ids = logits.argmax(0), to_label_ids(torch.as_tensor(sample["mask"]))
-        conf += confusion_matrix(to_label_ids(pred), gt_ids)
-        im, _ = analyze_image(pred, out.importance[0, 0], out.masks[0] > 0.5, model.topk_ratios, gt_ids,
-                              gap=logit_gap(logits))
-        images.append(im)
+    images, conf = hardness_of_split(model, root)
     return nanmean(list(class_iou(conf.numpy()).values())), summarize(images, model.topk_ratios).to_dict()["selector"]
 
 

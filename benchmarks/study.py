@@ -110,11 +110,6 @@ def selector_recall(run: Path, root: Path, split: str = "val") -> list[dict] | N
     done = run / "selector.json"
     if done.is_file():
         return json.loads(done.read_text())
-    from fornet_cli.data.cityscapes import CityscapesDataset
-    from fornet_cli.data.transforms import eval_transforms
-    from fornet_cli.evaluation.counting import to_label_ids
-    from fornet_cli.hardness.analysis import analyze_image
-    from fornet_cli.hardness.regions import logit_gap
     from fornet_cli.hardness.summary import summarize
     from fornet_cli.weights.resolve import load_weights
 
@@ -123,21 +118,36 @@ def selector_recall(run: Path, root: Path, split: str = "val") -> list[dict] | N
     except Exception:  # a peer's checkpoint: no selector to measure
         return None
     model = loaded.model.eval()
-    images = []
-    for sample in CityscapesDataset(root, split, transform=eval_transforms()):
-        with torch.inference_mode():
-            out = model.forward_all(sample["image"][None])
-        logits = out.logits[0]
-        gt = to_label_ids(torch.as_tensor(sample["mask"]))
-        im, _ = analyze_image(logits.argmax(0), out.importance[0, 0], out.masks[0] > 0.5, model.topk_ratios, gt,
-                              gap=logit_gap(logits))
-        images.append(im)
+    images, _ = hardness_of_split(model, root, split)
     rows = summarize(images, model.topk_ratios).to_dict()["selector"]
     keep = ("ratio", "coverage", "error_recall", "gap_error_recall", "band_cells_error_recall", "ceiling_error_recall")
     result = [{**{k: r[k] for k in keep}, "band_error_recall": (r["band_area_matched"] or {}).get("error_recall")}
               for r in rows]
     atomic_write_text(done, json.dumps(result) + "\n")
     return result
+
+
+def hardness_of_split(model: torch.nn.Module, root: Path, split: str = "val") -> tuple[list, torch.Tensor]:
+    """A FoR-Net model over a Cityscapes-layout split: show-hardness's numbers for each image (``ImageHardness``,
+    selector, band, logit-gap and ceiling regions) and the 34 x 34 label-id confusion matrix fornet eval counts."""
+    from fornet_cli.data.cityscapes import CityscapesDataset
+    from fornet_cli.data.transforms import eval_transforms
+    from fornet_cli.evaluation.counting import confusion_matrix, to_label_ids
+    from fornet_cli.hardness.analysis import analyze_image
+    from fornet_cli.hardness.regions import logit_gap
+
+    conf = torch.zeros((34, 34), dtype=torch.int64)
+    images = []
+    for sample in CityscapesDataset(root, split, transform=eval_transforms()):
+        with torch.inference_mode():
+            out = model.forward_all(sample["image"][None])
+        logits = out.logits[0]
+        pred, gt = logits.argmax(0), to_label_ids(torch.as_tensor(sample["mask"]))
+        conf += confusion_matrix(to_label_ids(pred), gt)
+        im, _ = analyze_image(pred, out.importance[0, 0], out.masks[0] > 0.5, model.topk_ratios, gt,
+                              gap=logit_gap(logits))
+        images.append(im)
+    return images, conf
 
 
 def latency(base: TrainConfig, keys: list[str], size: tuple[int, int], runs: int) -> dict[str, float]:
