@@ -346,7 +346,7 @@ def _figure_data(
     rel: Path,
     source: str,
     gt_path: Path | None,
-    chooser: str = "the selector",
+    chooser: str,
 ) -> HardnessFigureData:
     gt_view = None
     if maps is not None and result.topk is not None and result.gt_band is not None:
